@@ -1,0 +1,61 @@
+"""`graphlab train` end to end on the digits: run directory, final line, resume, exit codes."""
+import json
+
+import pandas as pd
+import yaml
+
+from conftest import graphlab
+
+
+def test_train_classify_writes_the_run_directory(workdir):
+    run = workdir / 'run'
+    p = graphlab('train', 'classify', 'trainer.max_epochs=2', f'run_dir={run}', 'seed=1', cwd=workdir)
+    assert p.returncode == 0, p.stderr
+    last = p.stdout.strip().splitlines()[-1]
+    assert last.startswith(f'run: {run} |') and 'test_accuracy=' in last and 'test_f1=' in last, last
+    cfg = yaml.safe_load((run / 'config.yaml').read_text())
+    assert cfg['task'] == 'classify' and cfg['seed'] == 1 and cfg['trainer']['max_epochs'] == 2
+    assert {'torch', 'graphlab', 'python'} <= set(cfg['versions'])
+    m = json.loads((run / 'metrics.json').read_text())
+    for k in ('test_accuracy', 'test_precision', 'test_recall', 'test_f1', 'test_confusion_matrix',
+              'epoch_time_s', 'throughput_samples_s', 'peak_memory_mb'):
+        assert k in m, k
+    assert len(m['test_confusion_matrix']) == 10 and sum(map(sum, m['test_confusion_matrix'])) == 270
+    h = pd.read_csv(run / 'history.csv')
+    assert h.epoch.tolist() == [1, 2]
+    assert {'train_loss', 'val_loss', 'val_accuracy', 'val_f1', 'lr', 'epoch_time_s'} <= set(h.columns)
+    ckpts = sorted(x.name for x in (run / 'checkpoints').iterdir())
+    assert 'last.ckpt' in ckpts and any(c.startswith('epoch=') and 'val_accuracy=' in c for c in ckpts), ckpts
+
+    p = graphlab('train', 'classify', f'run_dir={run}', 'trainer.max_epochs=3', '--resume', cwd=workdir)
+    assert p.returncode == 0, p.stderr
+    assert pd.read_csv(run / 'history.csv').epoch.tolist() == [1, 2, 3]
+    assert yaml.safe_load((run / 'config.yaml').read_text())['seed'] == 1   # the run's own config, continued
+
+
+def test_default_run_dir_and_resume_latest(workdir):
+    p = graphlab('train', 'classify', 'trainer.max_epochs=1', cwd=workdir)
+    assert p.returncode == 0, p.stderr
+    runs = list((workdir / 'outputs' / 'runs' / 'classify').iterdir())
+    assert len(runs) == 1 and (runs[0] / 'metrics.json').is_file()
+    p = graphlab('train', 'classify', 'trainer.max_epochs=2', '--resume', cwd=workdir)
+    assert p.returncode == 0, p.stderr
+    assert len(pd.read_csv(runs[0] / 'history.csv')) == 2
+
+
+def test_bad_config_exits_2_and_names_the_key(workdir):
+    p = graphlab('train', 'classify', 'trainer.max_epoch=3', cwd=workdir)
+    assert p.returncode == 2 and "'trainer.max_epoch'" in p.stderr and "'trainer.max_epochs'" in p.stderr, p.stderr
+    p = graphlab('train', 'classify', 'trainer.lr=fast', cwd=workdir)
+    assert p.returncode == 2 and "'trainer.lr': expected a number" in p.stderr, p.stderr
+    p = graphlab('train', 'classify', '--config', workdir / 'missing.yaml', cwd=workdir)
+    assert p.returncode == 2 and 'missing.yaml' in p.stderr, p.stderr
+    (workdir / 'bad.yaml').write_text('trainer:\n  optimizer: adam\n')
+    p = graphlab('train', 'classify', '--config', workdir / 'bad.yaml', cwd=workdir)
+    assert p.returncode == 2 and "did you mean 'adamw'" in p.stderr, p.stderr
+    assert not (workdir / 'outputs').exists()   # nothing was started
+
+
+def test_help_lists_tasks_and_keys(workdir):
+    p = graphlab('train', '--help', cwd=workdir)
+    assert p.returncode == 0 and 'classify' in p.stdout and 'trainer.precision' in p.stdout

@@ -10,7 +10,7 @@ import argparse, sys, traceback, warnings
 
 from .core import InputError, config_help
 
-# %% ../nbs/11_cli.ipynb #a883803c
+# %% ../nbs/11_cli.ipynb #dd4900af
 def _train_help(task: str | None) -> str:
     from graphlab.tasks import get_task, task_names
     from graphlab.trainer import RunConfig
@@ -24,9 +24,14 @@ def _train_help(task: str | None) -> str:
     for n in names:
         try: cls = get_task(n)
         except ImportError as e: out += [f"{n}: cannot be imported ({e})", ""]; continue
-        out += [f"{n} keys ({cls.__doc__ or ''}):"] + config_help(cls.config_class) + [""]
+        out += [f"{n} keys ({cls.__doc__ or ''}):"] + config_help(cls.config_class)
+        if cls.defaults: out += [f"  {n} sets: " + ' '.join(f"{k}={v}" for k, v in _flat(cls.defaults).items())]
+        out += [""]
     out += ["run and trainer keys (every task):"] + config_help(RunConfig)
     return '\n'.join(out)
+
+def _flat(d: dict, prefix: str = '') -> dict:
+    return {k2: v2 for k, v in d.items() for k2, v2 in (_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v}).items()}
 
 def _train(args) -> int:
     from graphlab.trainer import train

@@ -16,13 +16,14 @@ from torch.utils.data import Dataset, default_collate
 
 from ..core import InputError, Registry, suggest, to_device
 
-# %% ../../nbs/05_tasks.ipynb #a89d1734
+# %% ../../nbs/05_tasks.ipynb #6b441aef
 class Task:
     "A research system as the trainer sees it: data, model, loss, batch handling and metrics."
     name: str = ''                 # registry name, set by `register_task`
     config_class: type = None      # dataclass holding the task's own options
     monitor: str = 'val_loss'      # validation metric that selects the best checkpoint
     mode: str = 'min'              # whether `monitor` should go down ('min') or up ('max')
+    defaults: dict = {}            # run-config defaults this task suggests, e.g. {'trainer': {'max_epochs': 40}}
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.config_class()

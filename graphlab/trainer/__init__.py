@@ -490,12 +490,12 @@ def latest_run_dir(task: str, root='outputs/runs') -> Path:
                                   "train one first or pass run_dir=...")
     return runs[-1].parent.parent
 
-# %% ../../nbs/06_trainer.ipynb #4a4f199b
+# %% ../../nbs/06_trainer.ipynb #5d5da615
 def train(task: str | type[Task], overrides=(), configs=(), resume: bool = False, root='outputs/runs') -> RunResult:
     "Train and test `task` with config files `configs` and `overrides`; returns the held-out metrics."
     task_cls = get_task(task) if isinstance(task, str) else task
     cls = run_config_class(task_cls)
-    cfg = load_config(cls, configs, overrides)
+    cfg = load_config(cls, configs, overrides, base=task_cls.defaults)
     if resume or cfg.trainer.resume == 'last':
         run_dir = Path(cfg.run_dir) if cfg.run_dir else latest_run_dir(task_cls.name, root)
         saved = run_dir / 'config.yaml'

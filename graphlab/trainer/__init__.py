@@ -407,7 +407,7 @@ def _compile(self: Trainer, task: Task) -> nn.Module:
 
 Trainer._warmup, Trainer._compile = _warmup, _compile
 
-# %% ../../nbs/06_trainer.ipynb #8192b01c
+# %% ../../nbs/06_trainer.ipynb #3a3184e6
 def _test(self: Trainer, task: Task) -> dict:
     "Held-out metrics of the chosen weights; written to `<run_dir>/metrics.json`."
     c = self.config
@@ -420,7 +420,7 @@ def _test(self: Trainer, task: Task) -> dict:
     rows = self.history.rows
     best = max(rows, key=lambda r: r[self.monitor] if self.mode == 'max' else -r[self.monitor]) if rows else {}
     out = {f'test_{k}': v for k, v in test.items()}
-    out.update({self.monitor: best.get(self.monitor), 'best_epoch': best.get('epoch'), 'epochs': self.epoch,
+    out.update({'monitor': self.monitor, self.monitor: best.get(self.monitor), 'best_epoch': best.get('epoch'), 'epochs': self.epoch,
                 'stop_reason': self.stop_reason, 'weights': weights, 'seed': self.seed,
                 'device': str(self.device), 'precision': self.precision.name,
                 'parameters': sum(p.numel() for p in self.model.parameters())})

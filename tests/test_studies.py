@@ -1,0 +1,90 @@
+"""The study runner end to end: failure isolation, exit code, summary/aggregate, resume, --only."""
+import json
+
+import nbformat
+import numpy as np
+import pandas as pd
+import yaml
+from scipy import stats
+
+from conftest import ROOT, graphlab
+
+
+def tiny_study(d):
+    "A notebook that fails for x < 0 and writes metrics y = 2x + seed, and its grid (three runs)."
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1\nseed = 0\nrun_dir = ''", metadata={'tags': ['parameters']}),
+        nbformat.v4.new_code_cell("import json, pathlib\nassert x > 0, f'x={x} must be positive'"),
+        nbformat.v4.new_code_cell("pathlib.Path(run_dir, 'metrics.json').write_text(json.dumps({'test_y': 2 * x + seed}))")],
+        metadata={'kernelspec': {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}})
+    nbformat.write(nb, d / 'tiny.ipynb')
+    grid = {'parameters': {'x': 1}, 'runs': [{'x': -1}], 'seeds': [0, 1], 'key_metric': 'test_y',
+            'exclude': [{'x': -1, 'seed': 1}], 'report': str(ROOT / 'nbs' / 'studies' / 'summary_report.ipynb')}
+    (d / 'tiny.yaml').write_text(yaml.safe_dump(grid))
+    return d / 'tiny.ipynb', d / 'tiny.yaml'
+
+
+def test_failure_isolation_summary_aggregate_and_resume(tmp_path):
+    nb, grid = tiny_study(tmp_path)
+    args = ['study', nb, '--grid', grid, '--out', tmp_path / 'out', '--study-id', 's1', '--workers', '2']
+    p = graphlab(*args, cwd=tmp_path)
+    assert p.returncode == 1, (p.stdout, p.stderr)       # a run failed: non-zero, after writing everything
+    d = tmp_path / 'out' / 'tiny' / 's1'
+    assert 'x=-1,seed=0  failed' in p.stdout and f"report: {d.resolve() / 'report.html'}" in p.stdout, p.stdout
+
+    s = pd.read_csv(d / 'summary.csv').set_index('run')
+    assert sorted(s.index) == ['x=-1,seed=0', 'x=1,seed=0', 'x=1,seed=1']
+    bad = s.loc['x=-1,seed=0']
+    assert (bad.status, bad.error, int(bad.cell)) == ('failed', 'AssertionError', 3) and 'x=-1' in bad.message
+    assert (d / 'runs' / 'x=-1,seed=0' / 'notebook.ipynb').is_file()          # kept on failure
+    assert s.loc['x=1,seed=1', 'test_y'] == 3 and s.loc['x=1,seed=0', 'status'] == 'ok'
+
+    a = pd.read_csv(d / 'aggregate.csv')
+    row = a[(a.metric == 'test_y')].iloc[0]
+    lo, hi = stats.t.interval(0.95, 1, loc=2.5, scale=stats.sem([2, 3]))
+    assert row.n == 2 and np.isclose(row['mean'], 2.5) and np.isclose(row.ci_low, lo) and np.isclose(row.ci_high, hi)
+    assert (d / 'report.html').stat().st_size > 10_000 and (d / 'figures' / 'test_metrics.png').is_file()
+
+    ok_nb = d / 'runs' / 'x=1,seed=0' / 'notebook.ipynb'
+    before = {r: (d / 'runs' / r / 'notebook.ipynb').stat().st_mtime_ns for r in s.index}
+    p = graphlab(*args, cwd=tmp_path)                                          # resume: only the failed run
+    assert p.returncode == 1 and '1 of 3 runs to execute' in p.stdout, p.stdout
+    after = {r: (d / 'runs' / r / 'notebook.ipynb').stat().st_mtime_ns for r in s.index}
+    assert after['x=1,seed=0'] == before['x=1,seed=0'] and after['x=1,seed=1'] == before['x=1,seed=1']
+    assert after['x=-1,seed=0'] != before['x=-1,seed=0']
+    assert ok_nb.is_file()
+
+
+def test_list_only_and_aggregate(tmp_path):
+    nb, grid = tiny_study(tmp_path)
+    base = ['study', nb, '--grid', grid, '--out', tmp_path / 'out', '--study-id', 's2']
+    p = graphlab(*base, '--list', cwd=tmp_path)
+    assert p.returncode == 0 and p.stdout.split() == ['x=1,seed=0', 'x=1,seed=1', 'x=-1,seed=0']
+    p = graphlab(*base, '--only', 'x=1,seed=1', cwd=tmp_path)                  # one grid point, as a job array would
+    d = tmp_path / 'out' / 'tiny' / 's2'
+    assert p.returncode == 0 and [r.name for r in (d / 'runs').iterdir()] == ['x=1,seed=1'], p.stderr
+    assert not (d / 'summary.csv').exists()
+    p = graphlab(*base, '--aggregate', cwd=tmp_path)
+    s = pd.read_csv(d / 'summary.csv')
+    assert p.returncode == 1 and s.status.tolist() == ['missing', 'ok', 'missing']
+    p = graphlab(*base, '--only', 'x=2,seed=0', cwd=tmp_path)
+    assert p.returncode == 2 and "no run 'x=2,seed=0'" in p.stderr
+    p = graphlab(*base, '-p', 'y=3', cwd=tmp_path)
+    assert p.returncode == 2 and "parameter 'y' is not a parameter of the study notebook" in p.stderr
+
+
+def test_train_and_evaluate_study_on_digits(tmp_path):
+    grid = {'parameters': {'task': 'classify', 'model': 'small_cnn', 'trainer.max_epochs': 3}, 'seeds': [0, 1]}
+    (tmp_path / 'g.yaml').write_text(yaml.safe_dump(grid))
+    p = graphlab('study', 'train_and_evaluate', '--grid', tmp_path / 'g.yaml', '--out', tmp_path / 'out',
+                 '--study-id', 's', '--workers', '2', cwd=ROOT)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    d = tmp_path / 'out' / 'train_and_evaluate' / 's'
+    run = d / 'runs' / 'seed=0'
+    for f in ('config.yaml', 'metrics.json', 'history.csv', 'checkpoints/last.ckpt', 'notebook.ipynb', 'params.json'):
+        assert (run / f).exists(), f
+    assert yaml.safe_load((run / 'config.yaml').read_text())['trainer']['max_epochs'] == 3
+    s = pd.read_csv(d / 'summary.csv')
+    assert s.status.tolist() == ['ok', 'ok'] and (s.test_accuracy > 0.9).all()
+    assert json.loads((d / 'runs' / 'seed=1' / 'metrics.json').read_text())['seed'] == 1
+    assert (d / 'report.html').is_file()

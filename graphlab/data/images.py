@@ -201,7 +201,7 @@ def image_folder(data_root: str = '', resolution: int = 64, channels: int = 3, s
     return ImageData({k: Subset(ds, v.tolist()) for k, v in idx.items()}, len(ds.classes), channels, resolution,
                      ds.classes, sample.mean((0, 2, 3)).tolist(), sample.std((0, 2, 3)).clamp_min(1e-6).tolist())
 
-# %% ../../nbs/02b_data_images.ipynb #42bfba25
+# %% ../../nbs/02b_data_images.ipynb #e69e1da8
 class Normalize:
     "`(x - mean) / std` per channel of a `(C, H, W)` or `(B, C, H, W)` tensor."
     def __init__(self, mean, std):
@@ -264,9 +264,10 @@ class ImageAugment:
                 f"jitter={self.jitter}, blur_sigma={self.blur_sigma})")
 
 class TransformedDataset(Dataset):
-    "`dataset` with `transform` applied to the image of every `(image, label)` sample."
-    def __init__(self, dataset: Dataset, transform): self.dataset, self.transform = dataset, transform
+    "`dataset` with `transforms` applied in order to the image of every `(image, label)` sample."
+    def __init__(self, dataset: Dataset, *transforms): self.dataset, self.transforms = dataset, transforms
     def __len__(self): return len(self.dataset)
     def __getitem__(self, i: int):
         x, y = self.dataset[i]
-        return self.transform(x), y
+        for f in self.transforms: x = f(x)
+        return x, y

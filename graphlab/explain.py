@@ -85,7 +85,7 @@ class GradCAMPlusPlus(GradCAM):
         alpha = torch.where(g != 0, g2 / torch.where(denom != 0, denom, torch.ones_like(denom)), torch.zeros_like(g))
         return (alpha * F.relu(g)).sum((2, 3))
 
-# %% ../nbs/07_explain.ipynb #8fb41b5d
+# %% ../nbs/07_explain.ipynb #e5b354bd
 EXPLAIN_METHODS = ('gradcam', 'gradcam_pp', 'ig', 'saliency', 'smoothgrad')
 
 def explain(model: nn.Module, x: Tensor, method: str, target=None, *, layer: nn.Module | None = None,
@@ -98,6 +98,7 @@ def explain(model: nn.Module, x: Tensor, method: str, target=None, *, layer: nn.
     if method in ('gradcam', 'gradcam_pp'):
         maps = (GradCAM if method == 'gradcam' else GradCAMPlusPlus)(model, layer)(x, target)
     else:
+        x = x.detach().clone().requires_grad_(True)                  # Captum's methods differentiate by the input
         if method == 'ig':
             a, delta = IntegratedGradients(model).attribute(x, baselines=torch.zeros_like(x), target=target,
                                                             n_steps=n_steps, return_convergence_delta=True)

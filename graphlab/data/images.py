@@ -201,7 +201,7 @@ def image_folder(data_root: str = '', resolution: int = 64, channels: int = 3, s
     return ImageData({k: Subset(ds, v.tolist()) for k, v in idx.items()}, len(ds.classes), channels, resolution,
                      ds.classes, sample.mean((0, 2, 3)).tolist(), sample.std((0, 2, 3)).clamp_min(1e-6).tolist())
 
-# %% ../../nbs/02b_data_images.ipynb #e69e1da8
+# %% ../../nbs/02b_data_images.ipynb #cfee382c
 class Normalize:
     "`(x - mean) / std` per channel of a `(C, H, W)` or `(B, C, H, W)` tensor."
     def __init__(self, mean, std):
@@ -242,7 +242,8 @@ class ImageAugment:
         r = math.exp(torch.empty(1).uniform_(math.log(self.crop_ratio[0]), math.log(self.crop_ratio[1])).item())
         h, w = min(H, max(1, round(H * math.sqrt(a / r)))), min(W, max(1, round(W * math.sqrt(a * r))))
         i, j = torch.randint(0, H - h + 1, (1,)).item(), torch.randint(0, W - w + 1, (1,)).item()
-        return _resample(x[None, :, i:i + h, j:j + w], H)[0] if (h, w) != (H, W) else x
+        if (h, w) == (H, W): return x
+        return F.interpolate(x[None, :, i:i + h, j:j + w], size=(H, W), mode='bilinear', align_corners=False, antialias=True)[0]
 
     def colour(self, x: Tensor) -> Tensor:
         f = lambda: 1 + torch.empty(1).uniform_(-self.jitter, self.jitter).item()

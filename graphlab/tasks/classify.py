@@ -63,7 +63,7 @@ def data_options(c: ClassifyConfig) -> dict:
             raise ConfigError(f"config key '{k}' does not apply to data={c.data} (it takes: {takes}); drop {k}={v}")
     return out
 
-# %% ../../nbs/05b_tasks_classify.ipynb #fcdcc937
+# %% ../../nbs/05b_tasks_classify.ipynb #1f745418
 @register_task('classify')
 class ClassifyTask(Task):
     "Image classification with cross-entropy and whole-set classification metrics."
@@ -96,8 +96,11 @@ class ClassifyTask(Task):
         pred, true = (torch.cat(t) for t in zip(*collected))
         return classification_metrics(true, pred, num_classes=self.data.num_classes)
 
-    def example_input(self, batch_size: int = 1) -> Tensor:
-        "The first `batch_size` test images (repeated if the test split is smaller): `(B, C, R, R)`."
+    def test_batch(self, n: int = 8) -> tuple[Tensor, Tensor]:
+        "The first `n` (normalised) test images `(n, C, R, R)` and their labels (repeated if the split is smaller)."
         if self.data is None: self.setup()
         test = self.datasets['test']
-        return torch.stack([test[i % len(test)][0] for i in range(batch_size)])
+        x, y = zip(*(test[i % len(test)] for i in range(n)))
+        return torch.stack(x), torch.as_tensor(y)
+
+    def example_input(self, batch_size: int = 1) -> Tensor: return self.test_batch(batch_size)[0]

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['DATA_KEYS', 'ClassifyConfig', 'data_options', 'ClassifyTask']
 
-# %% ../../nbs/05b_tasks_classify.ipynb #3bdbf0e8
+# %% ../../nbs/05b_tasks_classify.ipynb #44866d84
 import inspect
 from dataclasses import dataclass, fields
 
@@ -16,10 +16,10 @@ from torch import Tensor, nn
 from ..core import ConfigError
 from ..data.images import IMAGE_DATASETS, ImageAugment, ImageData, Normalize, TransformedDataset
 from ..metrics import classification_metrics
-from ..models.cnn import build_model
+from ..models.cnn import CNN_MODELS, build_model
 from . import Task, register_task
 
-# %% ../../nbs/05b_tasks_classify.ipynb #eeef4f84
+# %% ../../nbs/05b_tasks_classify.ipynb #fd8adcd6
 @dataclass
 class ClassifyConfig:
     "Options of the `classify` task."
@@ -45,6 +45,8 @@ class ClassifyConfig:
             raise ConfigError(f"config key 'resolution': {self.resolution} px is too small; use resolution >= 8 (or 0)")
         if not self.width_mult > 0: raise ConfigError(f"config key 'width_mult': {self.width_mult} must be > 0")
         if self.stem_stride < 1: raise ConfigError(f"config key 'stem_stride': {self.stem_stride} must be >= 1")
+        CNN_MODELS[self.model]                 # unknown names fail here, before a run directory is made
+        data_options(self)
 
 # %% ../../nbs/05b_tasks_classify.ipynb #972bc8c3
 DATA_KEYS = ('resolution', 'data_root', 'n_samples', 'difficulty', 'data_seed', 'split_seed')

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['TrainerConfig', 'build_optimizer', 'build_scheduler', 'NonFiniteLossError', 'Trainer', 'RunConfig',
-           'run_config_class', 'task_config', 'RunResult', 'new_run_dir', 'latest_run_dir', 'train', 'profile_run']
+           'run_config_class', 'task_config', 'RunResult', 'new_run_dir', 'latest_run_dir', 'profile_run', 'train']
 
 # %% ../../nbs/06_trainer.ipynb #60e264f9
 import copy, json, math, os, time, warnings
@@ -496,6 +496,18 @@ def latest_run_dir(task: str, root='outputs/runs') -> Path:
                                   "train one first or pass run_dir=...")
     return runs[-1].parent.parent
 
+# %% ../../nbs/06_trainer.ipynb #70b25319
+def profile_run(trainer: Trainer, task: Task, metrics: dict) -> dict:
+    "`metrics` plus the `profile_*` figures of the trained model (metrics.json re-written)."
+    c = trainer.config
+    try: example = task.example_input(c.batch_size)
+    except NotImplementedError: return metrics
+    p = profile_model(trainer.model, example=example, train=True, device=trainer.device, precision=trainer.precision.name,
+                      channels_last=c.channels_last, max_seconds=1.0, verbose=False)
+    metrics = {**metrics, **p.to_dict()}
+    trainer.write_metrics(metrics)
+    return metrics
+
 # %% ../../nbs/06_trainer.ipynb #1673bcf6
 def train(task: str | type[Task], overrides=(), configs=(), resume: bool = False, root='outputs/runs') -> RunResult:
     "Train and test `task` with config files `configs` and `overrides`; returns the held-out metrics."
@@ -525,15 +537,3 @@ def train(task: str | type[Task], overrides=(), configs=(), resume: bool = False
     trainer.fit(t)
     metrics = trainer.test(t)
     return RunResult(run_dir, profile_run(trainer, t, metrics) if cfg.profile else metrics, cfg, trainer)
-
-# %% ../../nbs/06_trainer.ipynb #7d46afcd
-def profile_run(trainer: Trainer, task: Task, metrics: dict) -> dict:
-    "`metrics` plus the `profile_*` figures of the trained model (metrics.json re-written)."
-    c = trainer.config
-    try: example = task.example_input(c.batch_size)
-    except NotImplementedError: return metrics
-    p = profile_model(trainer.model, example=example, train=True, device=trainer.device, precision=trainer.precision.name,
-                      channels_last=c.channels_last, verbose=False)
-    metrics = {**metrics, **p.to_dict()}
-    trainer.write_metrics(metrics)
-    return metrics

@@ -88,7 +88,7 @@ def vgg(in_channels: int, num_classes: int, config: str = 'vgg11', width_mult: f
 
 for _n in VGG_CONFIGS: CNN_MODELS.register(_n)(partial(vgg, config=_n))
 
-# %% ../../nbs/03b_models_cnn.ipynb #80679868
+# %% ../../nbs/03b_models_cnn.ipynb #6aa864bb
 class BasicBlock(nn.Module):
     "Two 3×3 conv-BN layers and a (projected) shortcut."
     def __init__(self, c_in: int, c_out: int, stride: int = 1):
@@ -96,10 +96,6 @@ class BasicBlock(nn.Module):
         self.c_in, self.c_out, self.stride = c_in, c_out, stride
         self.body = nn.Sequential(conv_bn_act(c_in, c_out, stride=stride), conv_bn_act(c_out, c_out, act=None))
         self.shortcut = nn.Identity() if stride == 1 and c_in == c_out else conv_bn_act(c_in, c_out, 1, stride, act=None)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        nn.init.zeros_(self.body[-1][1].weight)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.relu(self.body(x) + self.shortcut(x))

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset, default_collate
 
 from ..core import InputError, Registry, suggest, to_device
 
-# %% ../../nbs/05_tasks.ipynb #6b441aef
+# %% ../../nbs/05_tasks.ipynb #33000ec5
 class Task:
     "A research system as the trainer sees it: data, model, loss, batch handling and metrics."
     name: str = ''                 # registry name, set by `register_task`
@@ -74,6 +74,10 @@ class Task:
 
     def compute_metrics(self, collected: list) -> dict[str, Any]:
         "Metrics over a whole evaluation set from the list of `collect` results."
+        raise NotImplementedError
+
+    def example_input(self, batch_size: int = 1) -> Any:
+        "A model input of `batch_size` samples, for profiling (not implemented: the run is not profiled)."
         raise NotImplementedError
 
     def __repr__(self): return f"{type(self).__name__}({self.config})"

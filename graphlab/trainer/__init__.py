@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['TrainerConfig', 'build_optimizer', 'build_scheduler', 'NonFiniteLossError', 'Trainer', 'RunConfig',
-           'run_config_class', 'task_config', 'RunResult', 'new_run_dir', 'latest_run_dir', 'train']
+           'run_config_class', 'task_config', 'RunResult', 'new_run_dir', 'latest_run_dir', 'profile_run', 'train']
 
-# %% ../../nbs/06_trainer.ipynb #ffd89f01
+# %% ../../nbs/06_trainer.ipynb #60e264f9
 import copy, json, math, os, time, warnings
 from dataclasses import dataclass, field, fields, make_dataclass
 from datetime import datetime
@@ -21,6 +21,7 @@ from ..core import (ConfigError, InputError, PhaseTimer, apply_to_tensors, confi
                            peak_memory_mb, precision_policy, read_yaml, reset_peak_memory, resolve_device,
                            seed_everything, to_dict, to_yaml, versions)
 from ..data import make_loader, set_loader_epoch
+from ..profiler import profile_model
 from ..tasks import Task, get_task
 from .callbacks import EarlyStopping, History, TensorBoardLogger, infer_mode, progress_bar, progress_enabled
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointKeeper, load_checkpoint, rng_state,
@@ -407,7 +408,7 @@ def _compile(self: Trainer, task: Task) -> nn.Module:
 
 Trainer._warmup, Trainer._compile = _warmup, _compile
 
-# %% ../../nbs/06_trainer.ipynb #3a3184e6
+# %% ../../nbs/06_trainer.ipynb #ba9614d4
 def _test(self: Trainer, task: Task) -> dict:
     "Held-out metrics of the chosen weights; written to `<run_dir>/metrics.json`."
     c = self.config
@@ -431,19 +432,24 @@ def _test(self: Trainer, task: Task) -> dict:
                    peak_memory_mb=max(r['peak_memory_mb'] for r in rows),
                    train_time_s=sum(r['epoch_time_s'] for r in rows))
     out['startup_s'] = {k: round(v, 4) for k, v in self.timer.times.items()}
-    if self.writes:
-        tmp = self.run_dir / '.metrics.json.tmp'
-        tmp.write_text(json.dumps(out, indent=2, default=float)); os.replace(tmp, self.run_dir / 'metrics.json')
+    self.write_metrics(out)
     return out
 
-Trainer.test = _test
+def _write_metrics(self: Trainer, metrics: dict) -> None:
+    "Write `metrics` to `<run_dir>/metrics.json` atomically (nothing without a run directory)."
+    if self.writes:
+        tmp = self.run_dir / '.metrics.json.tmp'
+        tmp.write_text(json.dumps(metrics, indent=2, default=float)); os.replace(tmp, self.run_dir / 'metrics.json')
 
-# %% ../../nbs/06_trainer.ipynb #79686fee
+Trainer.test, Trainer.write_metrics = _test, _write_metrics
+
+# %% ../../nbs/06_trainer.ipynb #ce0c2800
 @dataclass
 class RunConfig:
     "Keys every run has, next to the task's own."
     seed: int = 0          # seeds weights, data order, dropout and augmentation
     run_dir: str = ''      # results directory; '' = outputs/runs/<task>/<date-time>
+    profile: bool = True   # after testing, add the model's FLOPs, latency, throughput and memory (profile_*) to the metrics
     trainer: TrainerConfig = field(default_factory=TrainerConfig)  # the trainer section
 
 def run_config_class(task_cls: type[Task]) -> type:
@@ -490,7 +496,19 @@ def latest_run_dir(task: str, root='outputs/runs') -> Path:
                                   "train one first or pass run_dir=...")
     return runs[-1].parent.parent
 
-# %% ../../nbs/06_trainer.ipynb #5d5da615
+# %% ../../nbs/06_trainer.ipynb #70b25319
+def profile_run(trainer: Trainer, task: Task, metrics: dict) -> dict:
+    "`metrics` plus the `profile_*` figures of the trained model (metrics.json re-written)."
+    c = trainer.config
+    try: example = task.example_input(c.batch_size)
+    except NotImplementedError: return metrics
+    p = profile_model(trainer.model, example=example, train=True, device=trainer.device, precision=trainer.precision.name,
+                      channels_last=c.channels_last, max_seconds=1.0, verbose=False)
+    metrics = {**metrics, **p.to_dict()}
+    trainer.write_metrics(metrics)
+    return metrics
+
+# %% ../../nbs/06_trainer.ipynb #1673bcf6
 def train(task: str | type[Task], overrides=(), configs=(), resume: bool = False, root='outputs/runs') -> RunResult:
     "Train and test `task` with config files `configs` and `overrides`; returns the held-out metrics."
     task_cls = get_task(task) if isinstance(task, str) else task
@@ -517,4 +535,5 @@ def train(task: str | type[Task], overrides=(), configs=(), resume: bool = False
     t = task_cls(task_config(task_cls, cfg))
     trainer = Trainer(cfg.trainer, run_dir=run_dir, seed=cfg.seed, run_config={'task': task_cls.name, **to_dict(cfg)})
     trainer.fit(t)
-    return RunResult(run_dir, trainer.test(t), cfg, trainer)
+    metrics = trainer.test(t)
+    return RunResult(run_dir, profile_run(trainer, t, metrics) if cfg.profile else metrics, cfg, trainer)

@@ -1,0 +1,54 @@
+"""`graphlab train classify` with zoo models, datasets and resolutions: metrics and profile next to them, clear errors."""
+import json
+
+import numpy as np
+from PIL import Image
+
+from conftest import graphlab
+
+
+def test_resnet18_on_fine_detail_at_48_px(workdir):
+    run = workdir / 'run'
+    p = graphlab('train', 'classify', 'model=resnet18', 'data=fine_detail', 'resolution=48', 'trainer.max_epochs=1',
+                 'n_samples=160', 'trainer.batch_size=16', f'run_dir={run}', cwd=workdir)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip().splitlines()[-1].startswith(f'run: {run} |'), p.stdout
+    m = json.loads((run / 'metrics.json').read_text())
+    assert len(m['test_confusion_matrix']) == 8 and sum(map(sum, m['test_confusion_matrix'])) == 24
+    # what the model costs, next to the metrics: ResNet-18 at 48 px is 2.25 × its 1.11 GFLOPs at 32 px
+    assert 2.4e9 < m['profile_flops'] < 2.6e9 and m['profile_train_flops'] > 2 * m['profile_flops'], m['profile_flops']
+    assert 11e6 < m['profile_params'] < 11.5e6 and m['profile_batch_size'] == 16
+    for k in ('profile_latency_ms', 'profile_throughput', 'profile_train_throughput', 'profile_peak_memory_mb',
+              'profile_activation_mb', 'throughput_samples_s', 'peak_memory_mb'):
+        assert m[k] > 0, k
+
+
+def test_own_image_folder(workdir):
+    root = workdir / 'images'
+    rng = np.random.default_rng(0)
+    for c, level in (('dark', 40), ('light', 200)):
+        (root / c).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(rng.integers(level - 30, level + 30, (20, 24, 3)).astype(np.uint8)).save(root / c / f'{i}.png')
+    (root / 'light' / 'corrupt.jpg').write_bytes(b'\xff\xd8 truncated')
+    run = workdir / 'run'
+    p = graphlab('train', 'classify', 'data=folder', f'data_root={root}', 'resolution=16', 'model=convnet_small',
+                 'trainer.max_epochs=3', 'trainer.batch_size=8', f'run_dir={run}', cwd=workdir)
+    assert p.returncode == 0, p.stderr
+    assert 'skipped 1 unreadable file' in p.stderr and 'corrupt.jpg' in p.stderr, p.stderr
+    m = json.loads((run / 'metrics.json').read_text())
+    assert m['test_accuracy'] == 1.0 and m['profile_flops'] > 0, m   # dark vs light is easy
+
+
+def test_data_errors_exit_2(workdir):
+    p = graphlab('train', 'classify', 'difficulty=0.9', cwd=workdir)
+    assert p.returncode == 2 and "'difficulty' does not apply to data=digits" in p.stderr, p.stderr
+    p = graphlab('train', 'classify', 'model=resnet19', cwd=workdir)
+    assert p.returncode == 2 and "did you mean 'resnet18'" in p.stderr, p.stderr
+    assert not (workdir / 'outputs').exists()   # config errors: refused before any run directory is made
+    p = graphlab('train', 'classify', 'data=folder', cwd=workdir)
+    assert p.returncode == 2 and 'data_root=' in p.stderr, p.stderr
+    (workdir / 'one' / 'cat').mkdir(parents=True)
+    Image.new('RGB', (8, 8)).save(workdir / 'one' / 'cat' / 'a.png')
+    p = graphlab('train', 'classify', 'data=folder', f'data_root={workdir / "one"}', cwd=workdir)
+    assert p.returncode == 2 and 'needs at least two' in p.stderr, p.stderr

@@ -7,7 +7,7 @@ __all__ = ['GRID_KEYS', 'Grid', 'load_grid', 'expand_grid', 'run_names', 'mean_c
            'notebook_parameters', 'split_parameters', 'child_env', 'execute_run', 'summarize', 'aggregate',
            'render_report', 'run_study', 'study']
 
-# %% ../nbs/10_studies.ipynb #98323f2e
+# %% ../nbs/10_studies.ipynb #306f86d4
 import hashlib, itertools, json, math, os, re, shutil, signal, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -21,8 +21,9 @@ import yaml
 from scipy import stats
 
 from .core import InputError, suggest
+from .trainer.callbacks import progress_enabled
 
-# %% ../nbs/10_studies.ipynb #9af7280d
+# %% ../nbs/10_studies.ipynb #c7a83a97
 GRID_KEYS = ('parameters', 'runs', 'exclude', 'seeds', 'key_metric', 'timeout', 'report')
 
 @dataclass
@@ -59,7 +60,13 @@ def expand_grid(g: Grid) -> list[dict]:
     "Every run of the grid as a dict of parameters, `seed` included, in a stable order."
     fixed = {k: v for k, v in g.parameters.items() if not isinstance(v, list)}
     varied = {k: v for k, v in g.parameters.items() if isinstance(v, list)}
-    points = [dict(fixed, **dict(zip(varied, combo))) for combo in itertools.product(*varied.values())] if varied or fixed else []
+    def point(combo):
+        p = dict(fixed)
+        for k, v in zip(varied, combo):
+            if isinstance(v, dict): p.update(v)   # an axis of parameter sets: all its keys at once
+            else: p[k] = v
+        return p
+    points = [point(c) for c in itertools.product(*varied.values())] if varied or fixed else []
     points += [dict(fixed, **r) for r in g.runs]
     out, seen = [], set()
     for p in points:
@@ -256,7 +263,7 @@ def render_report(report: Path, study_dir: Path, kernel: str = 'python3', timeou
         (study_dir / 'report.html').write_text(html)
     return s
 
-# %% ../nbs/10_studies.ipynb #66174764
+# %% ../nbs/10_studies.ipynb #e049c49e
 def run_study(study: Study, grid: Grid, study_dir: Path, workers: int = 1, timeout: float | None = None,
               only: str | None = None, aggregate_only: bool = False, kernel: str = 'python3',
               progress: bool = True) -> pd.DataFrame:
@@ -277,7 +284,8 @@ def run_study(study: Study, grid: Grid, study_dir: Path, workers: int = 1, timeo
         from tqdm.auto import tqdm
         env = child_env(workers)
         print(f"study {study.name}: {len(todo)} of {len(names)} runs to execute, {workers} at a time -> {study_dir}", flush=True)
-        with tqdm(total=len(todo), unit='run', disable=not progress) as bar, ThreadPoolExecutor(workers) as pool:
+        show = progress and progress_enabled()  # the per-run lines are printed either way
+        with tqdm(total=len(todo), unit='run', disable=not show) as bar, ThreadPoolExecutor(workers) as pool:
             futs = {pool.submit(execute_run, study.notebook, study_dir / 'runs' / n, p, kernel, timeout, env): n for n, p in todo}
             for i, f in enumerate(as_completed(futs), 1):
                 n = futs[f]

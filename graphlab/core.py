@@ -32,18 +32,15 @@ def suggest(name: str, candidates, cutoff: float = 0.6) -> str:
     close = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=1, cutoff=cutoff)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
-# %% ../nbs/00_core.ipynb #dcbb0902
+# %% ../nbs/00_core.ipynb #9e688d1f
 class Registry:
     "Name → object for one `kind` of thing (task, model, dataset), with helpful lookup errors."
     def __init__(self, kind: str): self.kind, self._items = kind, {}
 
     def register(self, name: str | None = None):
-        "Decorator that adds the decorated object under `name` (default: its `__name__`)."
+        "Decorator that adds the decorated object under `name` (default: its `__name__`); the last one wins."
         def deco(obj):
-            key = name or obj.__name__
-            if key in self._items and self._items[key] is not obj:
-                raise ValueError(f"{self.kind} '{key}' is registered twice")
-            self._items[key] = obj
+            self._items[name or obj.__name__] = obj
             return obj
         return deco
 

@@ -41,7 +41,25 @@ def _train(args) -> int:
     print(f"run: {where} | " + ' '.join(f"{k}={v:.4f}" for k, v in scalars.items()), flush=True)
     return 0
 
-# %% ../nbs/11_cli.ipynb #c61a2f0e
+# %% ../nbs/11_cli.ipynb #cdb54d91
+def _profile(args) -> int:
+    import pandas as pd
+    from graphlab.models.cnn import build_model
+    from graphlab.profiler import profile_model
+    rows = []
+    for r in args.resolution:
+        m = build_model(args.model, args.in_channels, args.num_classes, width_mult=args.width_mult, stem_stride=args.stem_stride)
+        p = profile_model(m, (args.in_channels, r, r), batch_size=args.batch_size, train=args.train, device=args.device,
+                          precision=args.precision, verbose=False)
+        rows.append(dict(resolution=r, params=p.params, mflops=p.flops / 1e6, latency_ms=p.latency_ms,
+                         samples_per_s=p.throughput, activation_mb=p.activation_mb, peak_mb=p.peak_memory_mb,
+                         **({'train_samples_per_s': p.train_throughput} if args.train else {})))
+    print(f"{args.model} (width_mult={args.width_mult}, batch {args.batch_size}, {p.device}, precision {p.precision}, "
+          f"{p.threads} threads)")
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+# %% ../nbs/11_cli.ipynb #ec39ffe8
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='graphlab', description='graphlab: graph deep learning research toolkit')
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
@@ -66,6 +84,18 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--list', action='store_true', help='print the run names and exit')
     s.add_argument('--aggregate', action='store_true', help='execute nothing; summarise, aggregate and report')
     s.add_argument('--kernel', default='python3', help='Jupyter kernel name (default python3: this Python)')
+    f = sub.add_parser('profile', help='parameters, FLOPs, latency, throughput and memory of a zoo model',
+                       description='Profile an untrained classifier from the zoo (graphlab.models.cnn) at each resolution.')
+    f.add_argument('model', help='zoo model name, e.g. resnet18')
+    f.add_argument('--resolution', type=int, nargs='+', default=[32], help='image sides in px (default 32)')
+    f.add_argument('--batch-size', type=int, default=32)
+    f.add_argument('--in-channels', type=int, default=3)
+    f.add_argument('--num-classes', type=int, default=10)
+    f.add_argument('--width-mult', type=float, default=1.0)
+    f.add_argument('--stem-stride', type=int, default=1)
+    f.add_argument('--device', default='auto')
+    f.add_argument('--precision', default='32')
+    f.add_argument('--train', action='store_true', help='also time a training step')
     return p
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             from graphlab.studies import study
             return study(args.name, args.grid, args.workers, args.study_id, args.out, args.timeout, args.param,
                          args.only, args.list, args.aggregate, args.kernel)
+        if args.command == 'profile': return _profile(args)
         p.print_help(); return 2
     except InputError as e:
         print(f"graphlab: error: {e}", file=sys.stderr); return 2

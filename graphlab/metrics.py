@@ -115,14 +115,15 @@ def edge_metrics(true, pred, mask=None, threshold: float = 0.5) -> dict:
                 edge_f1=float(2 * tp / (n_pred + n_true)) if n_pred + n_true else 0.0,
                 edge_auroc=float(auroc), adjacency_mae=float(np.abs(p - t).mean()) if len(t) else 0.0)
 
-# %% ../nbs/04_metrics.ipynb #6c741178
+# %% ../nbs/04_metrics.ipynb #191887ba
 def match_nodes(true_pos, pred_pos, radius: float = float('inf')) -> tuple[np.ndarray, np.ndarray]:
     "Indices `(true_idx, pred_idx)` of the min-distance one-to-one matching, pairs farther than `radius` dropped."
     t, p = _np(true_pos).reshape(-1, 2), _np(pred_pos).reshape(-1, 2)
     if not len(t) or not len(p): return np.zeros(0, int), np.zeros(0, int)
     d = np.linalg.norm(t[:, None] - p[None], axis=-1)
-    i, j = linear_sum_assignment(d)
-    keep = d[i, j] <= radius
+    far = d > radius
+    i, j = linear_sum_assignment(np.where(far, d + 1e6, d))   # pairs within `radius` first, then the shortest
+    keep = ~far[i, j]
     return i[keep], j[keep]
 
 def detection_metrics(true_pos: list, pred_pos: list, radius: float) -> dict:

@@ -76,47 +76,35 @@ def batched_corr(x: Tensor, eps: float = 1e-12) -> Tensor:
     z = torch.where(norm > eps, x / norm.clamp_min(eps), torch.zeros_like(x))
     return (z @ z.transpose(1, 2)).clamp(-1, 1)
 
-# %% ../nbs/01_ops.ipynb #432a2ed5
-def _kmeans(x: Tensor, k: Tensor, n_init: int = 8, iters: int = 30, seed: int = 0) -> Tensor:
-    "Batched Lloyd k-means with k-means++ starts: `x (B, N, D)` (padding = NaN rows), `k (B,)` → labels `(B, N)`."
-    B, N, D = x.shape
-    K, R = int(k.max()), n_init
-    valid = ~torch.isnan(x[..., 0])
-    xs = torch.nan_to_num(x).repeat_interleave(R, 0)                       # (B·R, N, D)
-    vs, ks = valid.repeat_interleave(R, 0), k.repeat_interleave(R)
-    g = torch.Generator(device='cpu').manual_seed(seed)
-    centers = torch.zeros(B * R, K, D, dtype=x.dtype, device=x.device)
-    d2 = torch.full((B * R, N), math.inf, dtype=x.dtype, device=x.device)
-    for c in range(K):                                                     # k-means++ seeding
-        w = torch.where(vs, torch.nan_to_num(d2, posinf=1.0) + 1e-12, torch.zeros_like(d2))
-        w = w + (w.sum(1, keepdim=True) == 0)                               # a graph without nodes: any pick
-        pick = torch.multinomial(w.cpu(), 1, generator=g).to(x.device)[:, 0]
-        centers[:, c] = xs[torch.arange(B * R), pick]
-        d2 = torch.minimum(d2, ((xs - centers[:, c:c + 1]) ** 2).sum(-1))
-    cmask = torch.arange(K, device=x.device)[None] < ks[:, None]          # (B·R, K) centres in use
-    for _ in range(iters):
-        dist = torch.cdist(xs, centers).masked_fill(~cmask[:, None], math.inf)
-        lab = dist.argmin(-1)                                              # (B·R, N)
-        oh = torch.nn.functional.one_hot(lab, K).to(x.dtype) * vs[..., None]
-        cnt = oh.sum(1)                                                    # (B·R, K)
-        new = (oh.transpose(1, 2) @ xs) / cnt.clamp_min(1)[..., None]
-        centers = torch.where(cnt[..., None] > 0, new, centers)            # an empty cluster keeps its centre
-    dist = torch.cdist(xs, centers).masked_fill(~cmask[:, None], math.inf)
-    best, lab = dist.min(-1)
-    inertia = torch.where(vs, best ** 2, torch.zeros_like(best)).sum(1).view(B, R)
-    lab = lab.view(B, R, N)[torch.arange(B), inertia.argmin(1)]
-    return lab.masked_fill(~valid, -1)
+# %% ../nbs/01_ops.ipynb #8a4200bf
+def _cluster_qr(emb: Tensor, k: Tensor) -> Tensor:
+    "CPQR label assignment of embeddings `(B, N, K)` whose columns beyond `k (B,)` are 0."
+    B, N, K = emb.shape
+    rows, res, piv = torch.arange(B, device=emb.device), emb.clone(), []
+    for _ in range(K):                                          # greedy column pivoting of emb^T
+        p = (res ** 2).sum(-1).argmax(1)
+        piv.append(p)
+        q = res[rows, p] / res[rows, p].norm(dim=-1, keepdim=True).clamp_min(1e-300)
+        res = res - (res @ q[:, :, None]) * q[:, None]
+    sub = emb[rows[:, None], torch.stack(piv, 1)]                # (B, K, K) the pivots' rows
+    used = torch.arange(K, device=emb.device)[None] < k[:, None]
+    block = used[:, :, None] & used[:, None]
+    sub = torch.where(block, sub, torch.diag_embed((~used).to(sub.dtype)))   # identity beyond k: polar factor stays blockwise
+    u, _, vh = torch.linalg.svd(sub.transpose(1, 2))
+    score = (emb @ (u @ vh)).abs().masked_fill(~used[:, None], -1.0)
+    return score.argmax(-1)
 
 def spectral_clustering(affinity: Tensor, n_clusters: Tensor | int | None = None, mask: Tensor | None = None,
-                        k_range: tuple[int, int] = (2, 8), n_init: int = 8, seed: int = 0) -> Tensor:
-    "Batched spectral clustering of symmetric non-negative affinities `(B, N, N)` → labels `(B, N)` (-1 on padding)."
+                        k_range: tuple[int, int] = (2, 8)) -> Tensor:
+    "Batched spectral clustering (CPQR labels) of symmetric non-negative affinities `(B, N, N)` → labels `(B, N)`, -1 on padding."
     a = affinity.double()
     B, N, _ = a.shape
     mask = torch.ones(B, N, dtype=torch.bool, device=a.device) if mask is None else mask.bool()
-    pair = mask[:, :, None] & mask[:, None, :]
+    pair = mask[:, :, None] & mask[:, None]
     a = torch.where(pair, (a + a.transpose(1, 2)) / 2, torch.zeros_like(a))
+    a = a * (1 - torch.eye(N, dtype=a.dtype, device=a.device))      # self-affinity plays no part (as in scikit-learn)
     deg = a.sum(-1)
-    inv = torch.where(deg > 0, deg.clamp_min(1e-12).rsqrt(), torch.zeros_like(deg))
+    inv = torch.where(deg > 0, deg.clamp_min(1e-300).rsqrt(), torch.ones_like(deg))
     lap = torch.eye(N, dtype=a.dtype, device=a.device) - inv[:, :, None] * a * inv[:, None, :]
     lap = lap + torch.diag_embed((~mask).double() * 2)                   # padding: eigenvalue 3, sorted last
     evals, evecs = torch.linalg.eigh(lap)                                 # ascending
@@ -130,6 +118,5 @@ def spectral_clustering(affinity: Tensor, n_clusters: Tensor | int | None = None
     k = torch.as_tensor(n_clusters, device=a.device).expand(B).clamp(max=n).clamp(min=1)
     K = int(k.max())
     emb = evecs[:, :, :K] * inv[:, :, None]                                # (B, N, K)
-    emb = emb.masked_fill(torch.arange(K, device=a.device)[None, None] >= k[:, None, None], 0.0)
-    emb = emb.masked_fill(~mask[..., None], math.nan)
-    return _kmeans(emb, k, n_init=n_init, seed=seed)
+    emb = emb.masked_fill((torch.arange(K, device=a.device)[None, None] >= k[:, None, None]) | ~mask[..., None], 0.0)
+    return _cluster_qr(emb, k).masked_fill(~mask, -1)

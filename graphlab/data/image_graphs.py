@@ -207,11 +207,11 @@ def _generate_chunk(args):
     spec, *rest = args
     return generate(GraphImageSpec(**spec), *rest)
 
-# %% ../../nbs/02a_data_image_graphs.ipynb #2084d771
+# %% ../../nbs/02a_data_image_graphs.ipynb #5daacd89
 GENERATOR_VERSION = 1  # bump when a change to sampling or drawing changes the samples
 
 def image_graphs(spec: GraphImageSpec | None = None, n: int = 1000, seed: int = 0, stream: int = 0,
-                 resolutions: list[int] | None = None, workers: int = 2, parallel_from: int = 4000,
+                 resolutions: list[int] | None = None, workers: int = 2, parallel_from: int = 20000,
                  cache: bool = True, root=None) -> GraphImages | dict[int, GraphImages]:
     "`n` samples of stream `(seed, stream)`; with `resolutions`, `{R: GraphImages}` of the same graphs."
     spec = spec or GraphImageSpec()

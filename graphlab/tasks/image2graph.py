@@ -6,9 +6,9 @@
 __all__ = ['Image2GraphConfig', 'pair_mask', 'pair_bce', 'heat_targets', 'focal_loss', 'spectral_baselines', 'matched_positions',
            'Image2GraphTask']
 
-# %% ../../nbs/05a_tasks_image2graph.ipynb #d9920055
+# %% ../../nbs/05a_tasks_image2graph.ipynb #337d6472
 import hashlib, warnings
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -26,7 +26,7 @@ from ..models.image2graph import ModelA, ModelB
 from ..ops import spectral_clustering
 from . import Task, register_task
 
-# %% ../../nbs/05a_tasks_image2graph.ipynb #56d81747
+# %% ../../nbs/05a_tasks_image2graph.ipynb #8df49d76
 _SPEC_KEYS = ('n_min', 'n_max', 'max_nodes', 'k_min', 'k_max', 'p_in', 'p_out', 'layout', 'resolution', 'noise')
 
 @dataclass
@@ -48,8 +48,8 @@ class Image2GraphConfig:
     layout: Literal['uniform', 'clustered'] = 'uniform'  # node positions (clustered reveals communities)
     resolution: int = 64              # image side in pixels
     noise: float = 0.1                # Gaussian pixel noise (standard deviation)
-    width: int = 0                    # CNN width; 0 = the model's default (A: 32, B: 16)
-    dim: int = 0                      # node embedding size; 0 = the model's default (A: 128, B: 192)
+    width: int = 0                    # CNN width; 0 = the model's default (A: 32, B: 12)
+    dim: int = 0                      # node embedding size; 0 = the model's default (A: 128, B: 256)
     w_edge: float = 1.0               # weight of the edge loss
     w_community: float = 1.0          # B: weight of the same-community loss
     w_coord: float = 1.0              # A: weight of the node-position (offset) loss
@@ -58,7 +58,7 @@ class Image2GraphConfig:
     label_smoothing: float = 0.0      # smoothing of the binary edge / community targets, in [0, 0.5)
     cluster_on: Literal['same', 'edge'] = 'edge'  # B: cluster the same-community or the edge logits (A: always edges)
     cluster_temperature: float = 1.0  # spectral clustering affinity = sigmoid(logit / T)
-    n_clusters: Literal['true', 'eigengap'] = 'true'  # communities asked of the clustering (the same for baselines)
+    n_clusters: Literal['true', 'eigengap'] = 'true'  # communities the model's clustering makes: the true count (as the baselines) or by eigengap
     match_radius: float = 0.03        # A: a detection within this distance (image fractions) of a true node is a hit
 
     def __post_init__(self):

@@ -1,0 +1,145 @@
+"""image2graph speed: (a) inference against a scikit-learn pipeline, (b) batched kNN graphs, (c) the generator.
+
+(a) Inference per sample of Model A and Model B, batched (a batch of `--batch` test graphs at
+    64 px, then `graphlab.ops.spectral_clustering` on the predicted matrix), against the
+    scikit-learn pipeline on the same graphs: `SpectralClustering` (default settings, k-means
+    labels) on each graph's node coordinates, one graph at a time. The same pipeline with
+    `assign_labels='cluster_qr'` is timed too. Model weights do not change the work done
+    (Model A reads a graph over all `max_nodes` candidate nodes whether or not they pass the
+    threshold), so untrained models are timed.
+(b) kNN graph construction for B=64 graphs × N ∈ {32, 256, 1024} × d ∈ {3, 64}, k=8:
+    `graphlab.ops.knn_graph` (cdist + topk on the batch) against scikit-learn `NearestNeighbors`
+    fitted per graph, and against a per-node Python loop with `np.argsort` (what the system
+    this replaces did). All three must find neighbours at the same distances.
+(c) Generator throughput at 64 px: `image_graphs` with 2 worker processes (start-up included)
+    and in one process, caching off.
+
+    python benchmarks/image2graph.py [--repeats 5] [--batch 64] [--n-gen 4000]
+
+Times are medians over repeats; the machine may be shared, so they are noisy. Ends with
+`RESULT k=v ...`.
+"""
+import argparse, statistics, time, warnings
+
+import numpy as np
+import torch
+from sklearn.cluster import SpectralClustering
+from sklearn.neighbors import NearestNeighbors
+from torch.utils.data import default_collate
+
+from graphlab.data.image_graphs import GraphImageSpec, image_graphs
+from graphlab.models.image2graph import ModelA, ModelB
+from graphlab.ops import knn_graph, spectral_clustering
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()                                           # warm-up (allocator, lazy imports)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter(); fn(); times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def inference(repeats: int, bs: int) -> dict:
+    ds = image_graphs(GraphImageSpec(), n=bs, seed=123, stream=2, cache=False)
+    b = default_collate([ds[i] for i in range(bs)])
+    models = {'a': ModelA().eval(), 'b': ModelB().eval()}
+    k = b['n_communities']
+
+    @torch.no_grad()
+    def run(name):
+        m = models[name]
+        if name == 'b':
+            out = m(b['image'], b['coords'], b['mask'])
+            return spectral_clustering(torch.sigmoid(out['same_logits'] / 2), k, b['mask'])
+        out = m(b['image'])
+        return spectral_clustering(torch.sigmoid(out['edge_logits'] / 2), k, out['mask'])
+
+    graphs = [(b['coords'][i, :n].numpy(), int(k[i])) for i, n in enumerate(b['n_nodes'].tolist())]
+    def sklearn_pipeline(**kw):
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            for x, kk in graphs:
+                SpectralClustering(kk, affinity='nearest_neighbors', n_neighbors=min(8, len(x) - 1), random_state=0,
+                                   **kw).fit_predict(x)
+    out = {f'infer_ms_{n}': 1e3 * median_time(lambda: run(n), repeats) / bs for n in models}
+    out['sklearn_ms'] = 1e3 * median_time(sklearn_pipeline, max(1, repeats // 2)) / bs
+    out['sklearn_qr_ms'] = 1e3 * median_time(lambda: sklearn_pipeline(assign_labels='cluster_qr'), repeats) / bs
+    for n in models:
+        out[f'speedup_{n}_vs_sklearn'] = out['sklearn_ms'] / out[f'infer_ms_{n}']
+        out[f'speedup_{n}_vs_sklearn_qr'] = out['sklearn_qr_ms'] / out[f'infer_ms_{n}']
+    return out
+
+
+def knn_loop(x: np.ndarray, k: int) -> np.ndarray:
+    "Per node: distances to every node, argsort, the k nearest others."
+    out = np.empty((*x.shape[:2], k), dtype=np.int64)
+    for b in range(x.shape[0]):
+        for i in range(x.shape[1]):
+            d = np.sqrt(((x[b] - x[b, i]) ** 2).sum(1))
+            d[i] = np.inf
+            out[b, i] = np.argsort(d)[:k]
+    return out
+
+
+def knn_sklearn(x: np.ndarray, k: int) -> np.ndarray:
+    return np.stack([NearestNeighbors(n_neighbors=k + 1).fit(g).kneighbors(g, return_distance=False)[:, 1:] for g in x])
+
+
+def neighbour_dist(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    "Distances `(B, N, k)` from every node to its neighbours `idx`, nearest first."
+    return np.sort(np.linalg.norm(x[np.arange(len(x))[:, None, None], idx] - x[:, :, None], axis=-1), -1)
+
+
+def knn(repeats: int) -> dict:
+    out, rng, k, B = {}, np.random.default_rng(0), 8, 64
+    for n in (32, 256, 1024):
+        for d in (3, 64):
+            x = rng.normal(size=(B, n, d)).astype(np.float32)
+            xt = torch.from_numpy(x)
+            ours = neighbour_dist(x, knn_graph(xt, k)[0].numpy())
+            assert np.allclose(ours, neighbour_dist(x, knn_sklearn(x, k)), atol=1e-3), (n, d)
+            assert np.allclose(ours[:4], neighbour_dist(x[:4], knn_loop(x[:4], k)), atol=1e-3), (n, d)
+            t_ours = median_time(lambda: knn_graph(xt, k), repeats)
+            t_sk = median_time(lambda: knn_sklearn(x, k), max(1, repeats // 2))
+            t_loop = median_time(lambda: knn_loop(x, k), 1)
+            out[f'knn_ms_{n}_{d}'] = 1e3 * t_ours
+            out[f'knn_vs_loop_{n}_{d}'] = t_loop / t_ours
+            out[f'knn_vs_sklearn_{n}_{d}'] = t_sk / t_ours
+            print(f"kNN B={B} N={n:5d} d={d:3d}: ours {1e3 * t_ours:8.2f} ms | scikit-learn per graph {1e3 * t_sk:8.2f} ms "
+                  f"({t_sk / t_ours:6.1f}x) | per-node loop {1e3 * t_loop:9.1f} ms ({t_loop / t_ours:7.1f}x)", flush=True)
+    return out
+
+
+def generator(n: int) -> dict:
+    spec = GraphImageSpec()
+    image_graphs(spec, n=64, workers=0, cache=False)   # warm-up
+    t = time.perf_counter(); image_graphs(spec, n=n, seed=7, workers=2, parallel_from=1, cache=False)
+    par = n / (time.perf_counter() - t)
+    t = time.perf_counter(); image_graphs(spec, n=n, seed=7, workers=0, cache=False)
+    one = n / (time.perf_counter() - t)
+    print(f"generator at 64 px: {par:.0f} samples/s with 2 workers (start-up included), {one:.0f} samples/s in one process")
+    return dict(gen_samples_s=par, gen_samples_s_1proc=one)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--repeats', type=int, default=5)
+    ap.add_argument('--batch', type=int, default=64)
+    ap.add_argument('--n-gen', type=int, default=4000)
+    a = ap.parse_args()
+    res = inference(a.repeats, a.batch)
+    print(f"inference per sample (batch {a.batch}): Model A {res['infer_ms_a']:.2f} ms, Model B {res['infer_ms_b']:.2f} ms | "
+          f"scikit-learn pipeline {res['sklearn_ms']:.2f} ms (k-means labels), {res['sklearn_qr_ms']:.2f} ms (cluster_qr) | "
+          f"speed-up A {res['speedup_a_vs_sklearn']:.0f}x / {res['speedup_a_vs_sklearn_qr']:.1f}x, "
+          f"B {res['speedup_b_vs_sklearn']:.0f}x / {res['speedup_b_vs_sklearn_qr']:.1f}x", flush=True)
+    res.update(knn(a.repeats))
+    res.update(generator(a.n_gen))
+    keys = ['infer_ms_a', 'infer_ms_b', 'sklearn_ms', 'speedup_a_vs_sklearn', 'speedup_b_vs_sklearn', 'speedup_b_vs_sklearn_qr',
+            'knn_vs_loop_256_3', 'knn_vs_loop_256_64', 'knn_vs_sklearn_256_3', 'knn_vs_sklearn_256_64', 'gen_samples_s',
+            'gen_samples_s_1proc']
+    print('RESULT ' + ' '.join(f"{k}={res[k]:.3g}" for k in keys))
+
+
+if __name__ == '__main__':
+    main()

@@ -24,7 +24,7 @@ def _batched(x: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor, bool]:
     if mask.shape != x.shape[:2]: raise InputError(f"mask {tuple(mask.shape)} does not match points {tuple(x.shape[:2])}")
     return x, mask.bool(), single
 
-# %% ../nbs/01_ops.ipynb #3cffd90d
+# %% ../nbs/01_ops.ipynb #365d7176
 def knn_graph(x: Tensor, k: int, mask: Tensor | None = None, loop: bool = False,
               max_block: int = 2**24) -> tuple[Tensor, Tensor]:
     "Indices `(B, N, k)` of the `k` nearest nodes of every node, and which of them are valid."
@@ -33,15 +33,13 @@ def knn_graph(x: Tensor, k: int, mask: Tensor | None = None, loop: bool = False,
     avail = N if loop else N - 1
     if not 1 <= k <= max(avail, 1):
         raise InputError(f"knn_graph: k={k} but the graphs have at most {N} nodes; use 1 <= k <= {max(avail, 1)}")
-    x = x.float()
+    x, full = x.float(), bool(mask.all())
     rows = max(1, min(N, max_block // max(1, B * N)))
     idx, dist = [], []
     for s in range(0, N, rows):
         d = torch.cdist(x[:, s:s + rows], x)                            # (B, c, N)
-        d = d.masked_fill(~mask[:, None, :], math.inf)
-        if not loop:
-            r = torch.arange(s, min(s + rows, N), device=x.device)
-            d[:, r - s, r] = math.inf
+        if not full: d.masked_fill_(~mask[:, None, :], math.inf)
+        if not loop: d.diagonal(offset=s, dim1=1, dim2=2).fill_(math.inf)  # a node is not its own neighbour
         dd, ii = d.topk(k, dim=-1, largest=False)                       # (B, c, k)
         idx.append(ii); dist.append(dd)
     idx, dist = torch.cat(idx, 1), torch.cat(dist, 1)

@@ -77,9 +77,10 @@ def expand_grid(g: Grid) -> list[dict]:
             seen.add(key); out.append(run)
     return out
 
-# %% ../nbs/10_studies.ipynb #0345b6aa
+# %% ../nbs/10_studies.ipynb #43ddd805
 def _fmt(v) -> str:
     if isinstance(v, list): return '+'.join(_fmt(x) for x in v)
+    if isinstance(v, dict): return '+'.join(f'{_fmt(k)}-{_fmt(x)}' for k, x in v.items())
     return re.sub(r'[^A-Za-z0-9._+-]', '_', str(v))
 
 def run_names(runs: list[dict]) -> list[str]:

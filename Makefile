@@ -12,7 +12,7 @@ $(BIN)/graphlab: settings.ini setup.py requirements.lock
 install: $(BIN)/graphlab            ## the environment, from the lock file
 
 run: install                        ## the main job
-	$(BIN)/graphlab train classify
+	$(BIN)/graphlab study resolution --workers 2
 
 test: install                       ## the whole suite: notebooks (slow cells too) and tests/
 	$(BIN)/nbdev_test --flags slow

@@ -23,7 +23,7 @@ from scipy import stats
 from .core import InputError, suggest
 from .trainer.callbacks import progress_enabled
 
-# %% ../nbs/10_studies.ipynb #c7a83a97
+# %% ../nbs/10_studies.ipynb #bb161342
 GRID_KEYS = ('parameters', 'runs', 'exclude', 'seeds', 'key_metric', 'timeout', 'report')
 
 @dataclass
@@ -33,7 +33,7 @@ class Grid:
     runs: list = field(default_factory=list)         # explicit runs: dicts of parameters
     exclude: list = field(default_factory=list)      # partial dicts; matching runs are dropped
     seeds: list = field(default_factory=lambda: [0]) # every run is repeated once per seed
-    key_metric: str = ''                             # metric shown per finished run
+    key_metric: str = ''                             # metric shown per finished run (else its monitored one)
     timeout: float | None = None                     # seconds per run (None = no limit)
     report: str = ''                                 # report notebook (default: <study>_report or summary_report)
 
@@ -207,7 +207,7 @@ def execute_run(notebook: Path, run_dir: Path, params: dict, kernel: str = 'pyth
     (run_dir / 'status.json').write_text(json.dumps(status, indent=2))
     return status
 
-# %% ../nbs/10_studies.ipynb #3f29fe56
+# %% ../nbs/10_studies.ipynb #ac9f6d07
 def _flatten(d: dict, prefix: str = '') -> dict:
     out = {}
     for k, v in d.items():
@@ -222,7 +222,9 @@ def summarize(study_dir: Path, names: list[str]) -> pd.DataFrame:
         d = Path(study_dir, 'runs', name)
         read = lambda f: json.loads((d / f).read_text()) if (d / f).is_file() else {}
         status = read('status.json') or dict(status='missing')
-        rows.append({'run': name, **read('params.json'), **{k: status.get(k) for k in ('status', 'error', 'message', 'cell', 'duration_s')},
+        params = {k: json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v   # hashable, one CSV cell
+                  for k, v in read('params.json').items()}
+        rows.append({'run': name, **params, **{k: status.get(k) for k in ('status', 'error', 'message', 'cell', 'duration_s')},
                      **_flatten(read('metrics.json'))})
     return pd.DataFrame(rows)
 
@@ -240,7 +242,7 @@ def aggregate(summary: pd.DataFrame, params: list[str], level: float = 0.95) -> 
             if g[m].notna().any(): rows.append({**dict(zip(config, key)), 'metric': m, **mean_ci(g[m].tolist(), level)})
     return pd.DataFrame(rows)
 
-# %% ../nbs/10_studies.ipynb #fc000df6
+# %% ../nbs/10_studies.ipynb #382521ca
 def _complete(run_dir: Path) -> bool:
     s = run_dir / 'status.json'
     return s.is_file() and json.loads(s.read_text()).get('status') == 'ok' and (run_dir / 'metrics.json').is_file()
@@ -248,7 +250,8 @@ def _complete(run_dir: Path) -> bool:
 def _line(i, n, name, s, key_metric, metrics_path):
     m = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     mon = str(m.get('monitor', ''))
-    key = key_metric or (f"test_{mon[4:]}" if mon.startswith('val_') else next((k for k in m if k.startswith('test_')), ''))
+    key = key_metric if key_metric in m else (      # else the run's monitored metric (grids may mix tasks)
+        f"test_{mon[4:]}" if mon.startswith('val_') else next((k for k in m if k.startswith('test_')), ''))
     val = f" {key}={m[key]:.4f}" if key in m and isinstance(m[key], (int, float)) else ''
     err = f" {s['error']}: {s['message'][:120]}" if s['status'] != 'ok' else ''
     return f"[{i}/{n}] {name}  {s['status']}  {s['duration_s']:.1f} s{val}{err}"

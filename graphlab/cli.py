@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['main']
 
-# %% ../nbs/11_cli.ipynb #911df20f
-import argparse, sys, traceback, warnings
+# %% ../nbs/11_cli.ipynb #8f8cb68b
+import argparse, os, sys, traceback, warnings
 
 from .core import InputError, config_help
 
@@ -59,7 +59,7 @@ def _profile(args) -> int:
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0
 
-# %% ../nbs/11_cli.ipynb #ec39ffe8
+# %% ../nbs/11_cli.ipynb #cedc0af4
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='graphlab', description='graphlab: graph deep learning research toolkit')
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
@@ -120,5 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("graphlab: interrupted; `graphlab train TASK --resume` continues from the last checkpoint", file=sys.stderr)
         return 130
+    except BrokenPipeError:        # output piped into e.g. `head`, which stopped reading: not a failure
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()); return 141
     except Exception:
         traceback.print_exc(); return 1

@@ -59,6 +59,18 @@ def _profile(args) -> int:
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0
 
+# %% ../nbs/11_cli.ipynb #45c8ad9f
+def _data(args) -> int:
+    from pathlib import Path
+    from graphlab.data import get_writer
+    write = get_writer(args.name)
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"--out '{out}' exists and is not an empty folder; choose a new folder")
+    if args.n is not None and args.n < 1: raise InputError(f"--n {args.n}: expected a positive number of samples")
+    print(write(out, n=args.n, seed=args.seed), flush=True)
+    return 0
+
 # %% ../nbs/11_cli.ipynb #cedc0af4
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='graphlab', description='graphlab: graph deep learning research toolkit')
@@ -84,6 +96,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--list', action='store_true', help='print the run names and exit')
     s.add_argument('--aggregate', action='store_true', help='execute nothing; summarise, aggregate and report')
     s.add_argument('--kernel', default='python3', help='Jupyter kernel name (default python3: this Python)')
+    d = sub.add_parser('data', help='write a dataset to disk in the layout its task reads',
+                       description='Write dataset NAME (e.g. com, mesh) to --out in the on-disk layout that `graphlab train NAME '
+                                   'data_dir=...` reads.')
+    d.add_argument('name', help='dataset name (the task it is for)')
+    d.add_argument('--out', required=True, help='folder to write (created; must be empty or absent)')
+    d.add_argument('--n', type=int, default=None, help="number of samples (default: the writer's)")
+    d.add_argument('--seed', type=int, default=0, help='generator seed (default 0)')
     f = sub.add_parser('profile', help='parameters, FLOPs, latency, throughput and memory of a zoo model',
                        description='Profile an untrained classifier from the zoo (graphlab.models.cnn) at each resolution.')
     f.add_argument('model', help='zoo model name, e.g. resnet18')
@@ -114,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             return study(args.name, args.grid, args.workers, args.study_id, args.out, args.timeout, args.param,
                          args.only, args.list, args.aggregate, args.kernel)
         if args.command == 'profile': return _profile(args)
+        if args.command == 'data': return _data(args)
         p.print_help(); return 2
     except InputError as e:
         print(f"graphlab: error: {e}", file=sys.stderr); return 2

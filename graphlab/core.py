@@ -6,7 +6,7 @@
 __all__ = ['PRECISION_ALIASES', 'InputError', 'ConfigError', 'suggest', 'Registry', 'config_keys', 'config_from_dict',
            'parse_overrides', 'read_yaml', 'load_config', 'to_dict', 'to_yaml', 'config_help', 'seed_everything',
            'resolve_device', 'Precision', 'precision_policy', 'reset_peak_memory', 'peak_memory_mb', 'apply_to_tensors',
-           'to_device', 'PhaseTimer', 'versions']
+           'to_device', 'PhaseTimer', 'versions', 'OutputError', 'atomic_write']
 
 # %% ../nbs/00_core.ipynb #7b81f99b
 import dataclasses, difflib, os, platform, random, resource, sys, time, types, typing, warnings
@@ -324,3 +324,27 @@ def versions() -> dict:
     import graphlab
     return dict(graphlab=str(graphlab.__version__), torch=str(torch.__version__), numpy=str(np.__version__),
                 python=platform.python_version(), platform=platform.platform())
+
+# %% ../nbs/00_core.ipynb #6001206e
+class OutputError(InputError):
+    "A result could not be written (read-only folder, full disk): the message names the path and the cause."
+
+def atomic_write(path, data) -> Path:
+    "Write `data` (str, bytes, or `fn(binary_file)`) to `path` via a temporary file and `os.replace`."
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, 'wb') as f:
+            if callable(data): data(f)
+            else: f.write(data.encode() if isinstance(data, str) else data)
+            f.flush(); os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:   # torch.save reports a full disk as a RuntimeError
+        if isinstance(e, RuntimeError) and 'inline_container' not in str(e) and 'write' not in str(e).lower(): raise
+        cause = e.strerror if isinstance(e, OSError) and e.strerror else str(e).strip().splitlines()[0][:200]
+        raise OutputError(f"cannot write '{path}': {cause}") from None
+    finally:
+        try: tmp.unlink(missing_ok=True)
+        except OSError: pass
+    return path

@@ -24,6 +24,7 @@ class Task:
     monitor: str = 'val_loss'      # validation metric that selects the best checkpoint
     mode: str = 'min'              # whether `monitor` should go down ('min') or up ('max')
     defaults: dict = {}            # run-config defaults this task suggests, e.g. {'trainer': {'max_epochs': 40}}
+    data_report = None             # a `graphlab.data.DataReport` set by `setup()` when it reads user files
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.config_class()

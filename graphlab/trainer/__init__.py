@@ -149,7 +149,9 @@ class Trainer:
             seed_everything(self.seed, c.deterministic)
             self.device = resolve_device(c.device)
             self.precision = precision_policy(c.precision, self.device)
-        with t('data'): task.setup()
+        with t('data'):
+            task.setup()
+            self._data_report(task)
         with t('loaders'):
             missing = {'train', 'val', 'test'} - set(task.datasets)
             if missing: raise InputError(f"task '{task.name}' has no {sorted(missing)} split(s) after setup()")
@@ -182,6 +184,14 @@ class Trainer:
             self.fwd_model = self._compile(task) if c.compile else self.model
             if c.warmup_batches: self._warmup(task, c.warmup_batches)
         if c.debug: self._debug_report()
+
+    def _data_report(self, task: Task) -> None:
+        "Print the task's data report line and write it to `<run_dir>/data_report.json`."
+        r = getattr(task, 'data_report', None)
+        if r is None: return
+        print(r.summary(), flush=True)
+        if self.writes: r.write(self.run_dir / 'data_report.json')
+        if self.config.debug: print(f"data statistics: {r.stats}")
 
     def _loader(self, task: Task, split: str):
         if split not in self._loaders:
@@ -431,6 +441,7 @@ def _test(self: Trainer, task: Task) -> dict:
                    throughput_samples_s=sum(r['samples_per_s'] for r in rows) / n,
                    peak_memory_mb=max(r['peak_memory_mb'] for r in rows),
                    train_time_s=sum(r['epoch_time_s'] for r in rows))
+    if getattr(task, 'data_report', None) is not None: out['data'] = task.data_report.stats
     out['startup_s'] = {k: round(v, 4) for k, v in self.timer.times.items()}
     self.write_metrics(out)
     return out

@@ -22,8 +22,8 @@ from ..core import (ConfigError, InputError, PhaseTimer, apply_to_tensors, confi
                            seed_everything, to_dict, to_yaml, versions)
 from ..data import make_loader, set_loader_epoch
 from ..profiler import profile_model
-from ..tasks import Task, get_task
-from .callbacks import EarlyStopping, History, TensorBoardLogger, infer_mode, progress_bar, progress_enabled
+from ..tasks import Task, get_task, split_loss
+from .callbacks import Callback, EarlyStopping, History, TensorBoardLogger, infer_mode, progress_bar, progress_enabled
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointKeeper, load_checkpoint, rng_state,
                                          save_checkpoint, set_rng_state)
 
@@ -127,8 +127,9 @@ class _TaskForward(nn.Module):
 class Trainer:
     "Trains and evaluates a `Task`; see `TrainerConfig` for every option."
     def __init__(self, config: TrainerConfig | None = None, run_dir=None, seed: int = 0,
-                 run_config: dict | None = None):
+                 run_config: dict | None = None, callbacks=()):
         self.config, self.seed, self.run_config = config or TrainerConfig(), seed, run_config or {}
+        self.user_callbacks = list(callbacks)
         self.run_dir = Path(run_dir) if run_dir else None
         self.writes = self.run_dir is not None and not self.config.fast_dev_run
         self.timer, self.history = PhaseTimer(), History(self.run_dir / 'history.csv' if self.writes else None)
@@ -178,6 +179,7 @@ class Trainer:
             self.keeper = CheckpointKeeper(self.run_dir / 'checkpoints', self.monitor, self.mode, c.save_top_k) \
                 if self.writes else None
             if self.writes and c.tensorboard: self.tb = TensorBoardLogger(self.run_dir / 'tensorboard')
+        self.callbacks = [*self.user_callbacks, *task.callbacks()]
         with t('resume'):
             if c.resume: self.restore(self._resume_path())
         with t('compile, warm-up'):
@@ -255,16 +257,18 @@ def _evaluate(self: Trainer, task: Task, split: str, model: nn.Module | None = N
     "Loss (sample-weighted) and `task.compute_metrics` over the whole `split`."
     model = model if model is not None else self.fwd_model
     model.eval()
-    total, n, collected = 0.0, 0, []
+    sums, n, collected = {}, 0, []
     for i, batch in enumerate(self._loader(task, split)):
         if self.config.fast_dev_run and i >= self.config.fast_dev_run: break
         batch = self._prepare(task, batch)
         out, loss = self._loss(task, model, batch)
+        loss, parts = split_loss(loss)
         bs = task.batch_size(batch)
-        total, n = total + loss.float().item() * bs, n + bs
+        for k, v in {'loss': loss.float().item(), **parts}.items(): sums[k] = sums.get(k, 0.0) + v * bs
+        n += bs
         collected.append(apply_to_tensors(task.collect(out, batch), lambda t: t.detach().cpu()))
     if n == 0: raise InputError(f"the {split} split of task '{task.name}' is empty")
-    return {'loss': total / n, **task.compute_metrics(collected)}
+    return {**{k: v / n for k, v in sums.items()}, **task.compute_metrics(collected)}
 
 def _train_epoch(self: Trainer, task: Task) -> dict:
     c, model, loader = self.config, self.model, self.train_loader
@@ -273,12 +277,13 @@ def _train_epoch(self: Trainer, task: Task) -> dict:
     n_batches = min(c.fast_dev_run, len(loader)) if c.fast_dev_run else len(loader)
     bar = progress_bar(n_batches, f"epoch {self.epoch + 1}/{c.max_epochs}", self.show_progress)
     reset_peak_memory(self.device)
-    loss_sum, samples, window_bad, t0 = 0.0, 0, False, time.perf_counter()
+    loss_sum, samples, window_bad, t0, part_sums = 0.0, 0, False, time.perf_counter(), {}
     for i, batch in enumerate(loader):
         if i >= n_batches: break
         if i == 0 and self.epoch == self._first_epoch: t_first = time.perf_counter()
         batch = self._prepare(task, batch)
         _, loss = self._loss(task, self.fwd_model, batch)
+        loss, parts = split_loss(loss)
         start = i - i % c.accumulate
         window = min(c.accumulate, n_batches - start)        # micro-batches in this accumulation window
         lv = loss.item()
@@ -287,6 +292,7 @@ def _train_epoch(self: Trainer, task: Task) -> dict:
             self.scaler.scale(loss / window).backward()
             bs = task.batch_size(batch)
             loss_sum, samples = loss_sum + lv * bs, samples + bs
+            for k, v in parts.items(): part_sums[k] = part_sums.get(k, 0.0) + v * bs
         else:
             window_bad = True
             self._nonfinite(lv, i)
@@ -302,7 +308,8 @@ def _train_epoch(self: Trainer, task: Task) -> dict:
     if self.device.type == 'cuda': torch.cuda.synchronize(self.device)
     dt = time.perf_counter() - t0
     bar.close()
-    return dict(train_loss=loss_sum / samples if samples else float('nan'), epoch_time_s=dt,
+    return dict(train_loss=loss_sum / samples if samples else float('nan'),
+                **{f'train_{k}': v / samples for k, v in part_sums.items() if samples}, epoch_time_s=dt,
                 samples_per_s=samples / dt if dt > 0 else float('nan'))
 
 Trainer.evaluate, Trainer._train_epoch = _evaluate, _train_epoch
@@ -314,6 +321,7 @@ def _fit(self: Trainer, task: Task) -> Trainer:
     self.setup(task)
     self.show_progress = progress_enabled(c.progress)
     self._first_epoch = self.epoch
+    for cb in self.callbacks: cb.on_fit_start(self, task)
     for _ in range(self.epoch, 1 if c.fast_dev_run else c.max_epochs):
         row = dict(epoch=self.epoch + 1, **self._train_epoch(task))
         val = self.evaluate(task, 'val')
@@ -334,6 +342,7 @@ def _fit(self: Trainer, task: Task) -> Trainer:
         stop = self.early_stopping.step(value) if self.early_stopping else False
         self.history.append(row)
         if self.tb: self.tb.log(row, self.epoch)
+        for cb in self.callbacks: cb.on_epoch_end(self, task, row)
         if self.keeper:
             self.keeper.save(self.state_dict, self.epoch, value)
             self._say(f"saved checkpoint epoch={self.epoch} {self.monitor}={value:.4f}")
@@ -347,6 +356,7 @@ def _fit(self: Trainer, task: Task) -> Trainer:
         update_bn(((self._prepare(task, b),) for b in self.train_loader), _TaskForward(task, self.swa_model.module))
         if self.keeper: save_checkpoint(self.state_dict(), self.keeper.dir / 'swa.ckpt')
     if self.tb: self.tb.close()
+    for cb in self.callbacks: cb.on_fit_end(self, task)
     return self
 
 Trainer.fit = _fit
@@ -443,6 +453,7 @@ def _test(self: Trainer, task: Task) -> dict:
                    train_time_s=sum(r['epoch_time_s'] for r in rows))
     if getattr(task, 'data_report', None) is not None: out['data'] = task.data_report.stats
     out['startup_s'] = {k: round(v, 4) for k, v in self.timer.times.items()}
+    for cb in self.callbacks: cb.on_test_end(self, task, out)
     self.write_metrics(out)
     return out
 
@@ -520,7 +531,8 @@ def profile_run(trainer: Trainer, task: Task, metrics: dict) -> dict:
     return metrics
 
 # %% ../../nbs/06_trainer.ipynb #1673bcf6
-def train(task: str | type[Task], overrides=(), configs=(), resume: bool = False, root='outputs/runs') -> RunResult:
+def train(task: str | type[Task], overrides=(), configs=(), resume: bool = False, root='outputs/runs',
+          callbacks=()) -> RunResult:
     "Train and test `task` with config files `configs` and `overrides`; returns the held-out metrics."
     task_cls = get_task(task) if isinstance(task, str) else task
     cls = run_config_class(task_cls)
@@ -544,7 +556,8 @@ def train(task: str | type[Task], overrides=(), configs=(), resume: bool = False
         cfg.run_dir = str(run_dir)
         (run_dir / 'config.yaml').write_text(to_yaml({'task': task_cls.name, **to_dict(cfg), 'versions': versions()}))
     t = task_cls(task_config(task_cls, cfg))
-    trainer = Trainer(cfg.trainer, run_dir=run_dir, seed=cfg.seed, run_config={'task': task_cls.name, **to_dict(cfg)})
+    trainer = Trainer(cfg.trainer, run_dir=run_dir, seed=cfg.seed, run_config={'task': task_cls.name, **to_dict(cfg)},
+                      callbacks=callbacks)
     trainer.fit(t)
     metrics = trainer.test(t)
     return RunResult(run_dir, profile_run(trainer, t, metrics) if cfg.profile else metrics, cfg, trainer)

@@ -6,7 +6,8 @@
 __all__ = ['PRECISION_ALIASES', 'InputError', 'ConfigError', 'suggest', 'Registry', 'config_keys', 'config_from_dict',
            'parse_overrides', 'read_yaml', 'load_config', 'to_dict', 'to_yaml', 'config_help', 'seed_everything',
            'resolve_device', 'Precision', 'precision_policy', 'reset_peak_memory', 'peak_memory_mb', 'apply_to_tensors',
-           'to_device', 'PhaseTimer', 'versions', 'OutputError', 'atomic_write']
+           'to_device', 'first_tensor', 'cast_inputs', 'flatten_dict', 'PhaseTimer', 'versions', 'OutputError',
+           'atomic_write']
 
 # %% ../nbs/00_core.ipynb #7b81f99b
 import dataclasses, difflib, os, platform, random, resource, sys, time, types, typing, warnings
@@ -223,12 +224,14 @@ def seed_everything(seed: int, deterministic: bool = False) -> int:
 
 # %% ../nbs/00_core.ipynb #c01659d2
 def resolve_device(spec: str = 'auto') -> torch.device:
-    "`auto` → CUDA if available else CPU; `cpu`, `cuda`, `cuda:N` checked against the machine."
+    "`auto` → CUDA if available else CPU; `cpu`, `cuda`, `cuda:N`, `mps` checked against the machine."
     spec = str(spec).strip().lower()
     if spec == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     try: dev = torch.device(spec)
-    except RuntimeError: raise InputError(f"device={spec!r}: expected auto, cpu, cuda or cuda:N") from None
-    if dev.type not in ('cpu', 'cuda'): raise InputError(f"device={spec!r}: expected auto, cpu, cuda or cuda:N")
+    except RuntimeError: raise InputError(f"device={spec!r}: expected auto, cpu, cuda, cuda:N or mps") from None
+    if dev.type not in ('cpu', 'cuda', 'mps'): raise InputError(f"device={spec!r}: expected auto, cpu, cuda, cuda:N or mps")
+    if dev.type == 'mps' and not torch.backends.mps.is_available():
+        raise InputError(f"device={spec!r} but this machine has no Apple GPU (MPS) that PyTorch can use; use device=auto or cpu")
     if dev.type == 'cuda':
         n = torch.cuda.device_count()
         if n == 0: raise InputError(f"device={spec!r} but CUDA is not available on this machine; use device=auto or cpu")
@@ -301,6 +304,34 @@ def to_device(batch, device: torch.device, non_blocking: bool = False):
     if not isinstance(batch, (torch.Tensor, dict, list, tuple)) and hasattr(batch, 'to'):
         return batch.to(device, non_blocking=non_blocking)
     return apply_to_tensors(batch, lambda t: t.to(device, non_blocking=non_blocking))
+
+# %% ../nbs/00_core.ipynb #dacf84b9
+def first_tensor(batch) -> torch.Tensor:
+    "The first tensor in nested dicts, lists and tuples (e.g. to count the samples of a batch)."
+    x = batch
+    while isinstance(x, (list, tuple, dict)):
+        if not len(x): break
+        x = next(iter(x.values())) if isinstance(x, dict) else x[0]
+    if not isinstance(x, torch.Tensor): raise InputError(f"the batch holds no tensor (got {type(x).__name__}); "
+                                                         "a task with other batches overrides `batch_size`")
+    return x
+
+def cast_inputs(batch, dtype: torch.dtype = torch.float32, channels_last: bool = False):
+    "Floating tensors of `batch` to `dtype`, and 4-D ones to `channels_last` memory format."
+    if dtype == torch.float32 and not channels_last: return batch
+    def f(t):
+        if t.is_floating_point() and dtype != torch.float32: t = t.to(dtype)
+        if channels_last and t.ndim == 4: t = t.contiguous(memory_format=torch.channels_last)
+        return t
+    return apply_to_tensors(batch, f)
+
+def flatten_dict(d: dict, prefix: str = '', numbers_only: bool = False) -> dict:
+    "`{'a': {'b': 1}}` → `{'a.b': 1}` (with `numbers_only`, only int and float leaves are kept)."
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict): out.update(flatten_dict(v, f"{prefix}{k}.", numbers_only))
+        elif not numbers_only or (isinstance(v, (int, float)) and not isinstance(v, bool)): out[f"{prefix}{k}"] = v
+    return out
 
 # %% ../nbs/00_core.ipynb #d13971af
 class PhaseTimer:

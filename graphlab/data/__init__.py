@@ -49,15 +49,16 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch) % 2**63
 
 def make_loader(dataset: Dataset, batch_size: int, *, train: bool, device: torch.device | str = 'cpu',
-                num_workers: int = 0, seed: int = 0, collate_fn=None, prefetch_factor: int = 2) -> DataLoader:
-    "A `DataLoader` set up the graphlab way (shuffled, `drop_last` and seeded when `train`)."
+                num_workers: int = 0, seed: int = 0, collate_fn=None, prefetch_factor: int = 2,
+                sampler=None) -> DataLoader:
+    "A `DataLoader` set up the graphlab way (shuffled, `drop_last` and seeded when `train`; or in `sampler`'s order)."
     if batch_size < 1: raise InputError(f"batch_size={batch_size}: expected a positive integer")
     if train and len(dataset) < batch_size:
         raise InputError(f"the training set has {len(dataset)} samples, fewer than batch_size={batch_size}, "
                          f"so no full batch exists; use batch_size <= {len(dataset)}")
     g = torch.Generator().manual_seed(epoch_seed(seed, 0))
     workers = dict(persistent_workers=True, prefetch_factor=prefetch_factor) if num_workers > 0 else {}
-    return DataLoader(dataset, batch_size=batch_size, shuffle=train, drop_last=train, num_workers=num_workers,
+    return DataLoader(dataset, batch_size=batch_size, shuffle=train and sampler is None, sampler=sampler, drop_last=train, num_workers=num_workers,
                       pin_memory=torch.device(device).type == 'cuda', collate_fn=collate_fn, generator=g,
                       worker_init_fn=seed_worker if num_workers > 0 else None, **workers)
 

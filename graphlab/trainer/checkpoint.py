@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core import InputError
+from ..core import InputError, atomic_write
 
 # %% ../../nbs/06a_trainer_checkpoint.ipynb #04f14403
 CHECKPOINT_FORMAT = 'graphlab-checkpoint-1'
@@ -22,17 +22,8 @@ class CheckpointError(InputError):
     "A checkpoint that is missing, corrupt, or refused because loading it could run code."
 
 def save_checkpoint(state: dict, path) -> Path:
-    "Write `state` to `path` atomically (temporary file, fsync, rename)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, 'wb') as f:
-            torch.save(state, f)
-            f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    "Write `state` to `path` atomically (temporary file, fsync, rename: `graphlab.core.atomic_write`)."
+    return atomic_write(path, lambda f: torch.save(state, f))
 
 def load_checkpoint(path, map_location='cpu') -> dict:
     "Read a graphlab checkpoint with `weights_only=True`; raise `CheckpointError` on any problem."
@@ -87,7 +78,7 @@ class CheckpointKeeper:
     @property
     def best_path(self) -> Path | None: return self.dir / self.best[0][1] if self.best else None
 
-    def _rank(self, epoch: int, value: float) -> tuple[str | None, list[str]]:
+    def rank(self, epoch: int, value: float) -> tuple[str | None, list[str]]:
         "Update the best list for this epoch; return the new file name (or None) and the evicted names."
         if self.top_k == 0 or not is_better(value, None, self.mode): return None, []
         name = f"epoch={epoch:03d}-{re.sub(r'[^A-Za-z0-9_.-]', '_', self.monitor)}={value:.4f}.ckpt"
@@ -98,8 +89,12 @@ class CheckpointKeeper:
 
     def save(self, state_fn, epoch: int, value: float) -> Path:
         "Rank this epoch, then write `state_fn()` (which includes this keeper's updated state)."
-        name, evicted = self._rank(epoch, value)
-        save_checkpoint(state_fn(), self.last_path)
+        name, evicted = self.rank(epoch, value)
+        return self.write(state_fn(), name, evicted)
+
+    def write(self, state: dict, name: str | None, evicted: list[str]) -> Path:
+        "Write `state` as last.ckpt, link it as the best checkpoint `name` (if any), delete the `evicted` ones."
+        save_checkpoint(state, self.last_path)
         if name:
             tmp = self.dir / f".{name}.tmp"
             tmp.unlink(missing_ok=True)

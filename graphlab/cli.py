@@ -8,7 +8,8 @@ __all__ = ['main']
 # %% ../nbs/11_cli.ipynb #8f8cb68b
 import argparse, os, sys, traceback, warnings
 
-from .core import InputError, config_help
+from .core import InputError, config_help, flatten_dict
+from .trainer.loop import NonFiniteLossError
 
 # %% ../nbs/11_cli.ipynb #dd4900af
 def _train_help(task: str | None) -> str:
@@ -25,13 +26,10 @@ def _train_help(task: str | None) -> str:
         try: cls = get_task(n)
         except ImportError as e: out += [f"{n}: cannot be imported ({e})", ""]; continue
         out += [f"{n} keys ({cls.__doc__ or ''}):"] + config_help(cls.config_class)
-        if cls.defaults: out += [f"  {n} sets: " + ' '.join(f"{k}={v}" for k, v in _flat(cls.defaults).items())]
+        if cls.defaults: out += [f"  {n} sets: " + ' '.join(f"{k}={v}" for k, v in flatten_dict(cls.defaults).items())]
         out += [""]
     out += ["run and trainer keys (every task):"] + config_help(RunConfig)
     return '\n'.join(out)
-
-def _flat(d: dict, prefix: str = '') -> dict:
-    return {k2: v2 for k, v in d.items() for k2, v2 in (_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v}).items()}
 
 def _train(args) -> int:
     from graphlab.trainer import train
@@ -39,6 +37,17 @@ def _train(args) -> int:
     scalars = {k: v for k, v in r.metrics.items() if k.startswith('test_') and isinstance(v, (int, float))}
     where = r.run_dir if r.run_dir is not None else '(fast_dev_run: nothing written)'
     print(f"run: {where} | " + ' '.join(f"{k}={v:.4f}" for k, v in scalars.items()), flush=True)
+    return 0
+
+def _evaluate(args) -> int:
+    from graphlab.trainer import evaluate_run
+    m = evaluate_run(args.path, args.split, args.weights)
+    print(f"{m['checkpoint']} on {args.split}: " + ' '.join(f"{k}={v:.4f}" for k, v in m.items() if isinstance(v, float)), flush=True)
+    return 0
+
+def _explain(args) -> int:
+    from graphlab.trainer import explain_run
+    print(f"explanations: {explain_run(args.path, args.method, args.n, args.weights)}", flush=True)
     return 0
 
 # %% ../nbs/11_cli.ipynb #cdb54d91
@@ -96,6 +105,19 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--list', action='store_true', help='print the run names and exit')
     s.add_argument('--aggregate', action='store_true', help='execute nothing; summarise, aggregate and report')
     s.add_argument('--kernel', default='python3', help='Jupyter kernel name (default python3: this Python)')
+    e = sub.add_parser('evaluate', help="evaluate a saved run's weights on a split",
+                       description="Rebuild the task from the run's config.yaml, load the weights and evaluate them; prints the "
+                                   "metrics and writes them to RUN_DIR/evaluations/<split>-<weights>.json.")
+    e.add_argument('path', help='a run directory or one of its checkpoints')
+    e.add_argument('--split', default='test', choices=['test', 'val', 'train'])
+    e.add_argument('--weights', default='best', choices=['best', 'last', 'swa'])
+    x = sub.add_parser('explain', help="explanation maps of a saved image-task run",
+                       description='Explain N test images of a saved image-task run (classify) with one method; writes the maps '
+                                   '(.npz) and a figure of overlays into RUN_DIR/explanations/.')
+    x.add_argument('path', help='a run directory or one of its checkpoints')
+    x.add_argument('--method', default='gradcam', choices=['gradcam', 'gradcampp', 'gradcam_pp', 'ig', 'saliency', 'smoothgrad'])
+    x.add_argument('--n', type=int, default=8, help='test images to explain (default 8)')
+    x.add_argument('--weights', default='best', choices=['best', 'last', 'swa'])
     d = sub.add_parser('data', help='write a dataset to disk in the layout its task reads',
                        description='Write dataset NAME (e.g. com, mesh) to --out in the on-disk layout that `graphlab train NAME '
                                    'data_dir=...` reads.')
@@ -134,9 +156,13 @@ def main(argv: list[str] | None = None) -> int:
                          args.only, args.list, args.aggregate, args.kernel)
         if args.command == 'profile': return _profile(args)
         if args.command == 'data': return _data(args)
+        if args.command == 'evaluate': return _evaluate(args)
+        if args.command == 'explain': return _explain(args)
         p.print_help(); return 2
     except InputError as e:
         print(f"graphlab: error: {e}", file=sys.stderr); return 2
+    except NonFiniteLossError as e:
+        print(f"graphlab: training stopped: {e}", file=sys.stderr); return 1
     except KeyboardInterrupt:
         print("graphlab: interrupted; `graphlab train TASK --resume` continues from the last checkpoint", file=sys.stderr)
         return 130

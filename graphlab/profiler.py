@@ -14,8 +14,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
-from .core import (InputError, apply_to_tensors, peak_memory_mb, precision_policy, reset_peak_memory,
-                           resolve_device, to_device)
+from .core import (InputError, apply_to_tensors, cast_inputs, first_tensor, peak_memory_mb, precision_policy,
+                           reset_peak_memory, resolve_device, to_device)
 
 # %% ../nbs/08_profiler.ipynb #e470d5f7
 def call_model(model: nn.Module, inputs):
@@ -26,10 +26,7 @@ def call_model(model: nn.Module, inputs):
 
 def input_batch_size(inputs) -> int:
     "Length of the first tensor in `inputs`."
-    x = inputs
-    while isinstance(x, (list, tuple, dict)): x = next(iter(x.values())) if isinstance(x, dict) else x[0]
-    if not isinstance(x, Tensor): raise InputError(f"profile_model: the input holds no tensor (got {type(x).__name__})")
-    return len(x)
+    return len(first_tensor(inputs))
 
 def _scalar(out) -> Tensor:
     "A scalar to back-propagate from any output: the mean square of every floating tensor in it."
@@ -151,12 +148,9 @@ def profile_model(model: nn.Module, input_shape=None, batch_size: int = 32, trai
     bs = input_batch_size(example)
     m = copy.deepcopy(model).to(dev)                   # the caller's model stays as it was
     for p in m.parameters(): p.grad = None
-    def prep(t: Tensor) -> Tensor:
-        if t.is_floating_point(): t = t.to(prec.param_dtype)
-        return t.contiguous(memory_format=torch.channels_last) if channels_last and t.ndim == 4 else t
     if prec.param_dtype != torch.float32: m.to(prec.param_dtype)
     if channels_last: m.to(memory_format=torch.channels_last)
-    x = apply_to_tensors(to_device(example, dev), prep)
+    x = cast_inputs(to_device(example, dev), prec.param_dtype, channels_last)
     cuda_mb = lambda f: f(dev) / 2**20 if dev.type == 'cuda' else None
 
     m.eval()

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset, default_collate
 
-from ..core import InputError, Registry, suggest, to_device
+from ..core import InputError, Registry, first_tensor, suggest, to_device
 
 # %% ../../nbs/05_tasks.ipynb #33000ec5
 class Task:
@@ -57,9 +57,7 @@ class Task:
 
     def batch_size(self, batch) -> int:
         "Number of samples in a batch (for throughput and sample-weighted losses)."
-        x = batch
-        while isinstance(x, (list, tuple, dict)): x = next(iter(x.values())) if isinstance(x, dict) else x[0]
-        return len(x)
+        return len(first_tensor(batch))
 
     def forward(self, model: nn.Module, batch) -> Any:
         "Run `model` on a batch; returns whatever `loss` and `collect` need."

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['Image2GraphConfig', 'pair_mask', 'pair_bce', 'heat_targets', 'focal_loss', 'spectral_baselines', 'matched_positions',
-           'Image2GraphTask']
+           'Image2GraphTask', 'Image2GraphB', 'Image2GraphA']
 
 # %% ../../nbs/05a_tasks_image2graph.ipynb #337d6472
 import hashlib, warnings
@@ -13,6 +13,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+from fastcore.basics import patch
 import torch.nn.functional as F
 from scipy.sparse.csgraph import shortest_path
 from sklearn.cluster import SpectralClustering
@@ -147,10 +148,15 @@ def _on_true_nodes(t_pos, p_pos, p_adj, p_lab, radius) -> tuple[np.ndarray, np.n
 # %% ../../nbs/05a_tasks_image2graph.ipynb #b95f994c
 @register_task('image2graph')
 class Image2GraphTask(Task):
-    "Graphs and communities from images (Model A: from the image alone; Model B: given node positions)."
+    "Graphs and communities from images: data, baselines and graph metrics shared by Model A and Model B."
     config_class = Image2GraphConfig
     monitor, mode = 'val_ari', 'max'
     defaults = {'trainer': {'max_epochs': 4, 'batch_size': 32, 'lr': 3e-3, 'warmup_epochs': 0.3, 'weight_decay': 1e-4}}
+
+    def __new__(cls, config=None):
+        "`Image2GraphTask(config)` is the task of `config.model`: `Image2GraphA` or `Image2GraphB`."
+        if cls is Image2GraphTask: cls = {'a': Image2GraphA, 'b': Image2GraphB}[(config or Image2GraphConfig()).model]
+        return super().__new__(cls)
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -162,14 +168,41 @@ class Image2GraphTask(Task):
         self.datasets = {k: image_graphs(spec, n, seed=c.data_seed, stream=s, workers=c.data_workers)
                          for s, (k, n) in enumerate(sizes.items())}
 
+    def edge_loss(self, out: dict, batch) -> Tensor:
+        "The loss both models share: edges of the true nodes, and a small penalty on node embeddings."
+        c, mask = self.config, batch['mask']
+        return c.w_edge * pair_bce(out['edge_logits'], batch['adj'], mask, c.label_smoothing) + \
+               c.w_reg * out['node_emb'].float().pow(2).sum(-1)[mask].mean()
+
+    def truth(self, batch) -> dict:
+        "What evaluation keeps of a batch's true graphs."
+        return {k: batch[k] for k in ('coords', 'adj', 'labels', 'mask', 'n_communities')}
+
+class Image2GraphB(Image2GraphTask):
+    "Model B: edges and communities given the node positions."
     def build_model(self) -> nn.Module:
         c = self.config
-        kw = {k: v for k, v in dict(width=c.width, dim=c.dim).items() if v}
-        if c.model == 'b': return ModelB(**kw)
-        return ModelA(max_nodes=c.max_nodes, pixels=c.resolution, **kw)
+        return ModelB(**{k: v for k, v in dict(width=c.width, dim=c.dim).items() if v})
+
+    def forward(self, model: nn.Module, batch) -> dict: return model(batch['image'], batch['coords'], batch['mask'])
+
+    def loss(self, out: dict, batch) -> Tensor:
+        same = batch['labels'][:, :, None] == batch['labels'][:, None]
+        c = self.config
+        return self.edge_loss(out, batch) + c.w_community * pair_bce(out['same_logits'], same, batch['mask'], c.label_smoothing)
+
+    def collect(self, out: dict, batch) -> dict:
+        same = out['same_logits'].float()
+        return {**self.truth(batch), 'edge': torch.sigmoid(out['edge_logits'].float()), 'same': same,
+                'affinity': same if self.config.cluster_on == 'same' else out['edge_logits'].float()}
+
+class Image2GraphA(Image2GraphTask):
+    "Model A: nodes, edges and communities from the image alone."
+    def build_model(self) -> nn.Module:
+        c = self.config
+        return ModelA(max_nodes=c.max_nodes, pixels=c.resolution, **{k: v for k, v in dict(width=c.width, dim=c.dim).items() if v})
 
     def forward(self, model: nn.Module, batch) -> dict:
-        if self.config.model == 'b': return model(batch['image'], batch['coords'], batch['mask'])
         feats = model.encode(batch['image'])
         det = model.detect(feats)
         pos = matched_positions(det['pos'], det['mask'], batch['coords'], batch['mask'], self.config.match_radius)
@@ -179,53 +212,49 @@ class Image2GraphTask(Task):
 
     def loss(self, out: dict, batch) -> Tensor:
         c, mask = self.config, batch['mask']
-        loss = c.w_edge * pair_bce(out['edge_logits'], batch['adj'], mask, c.label_smoothing)
-        loss = loss + c.w_reg * out['node_emb'].float().pow(2).sum(-1)[mask].mean()
-        if c.model == 'b':
-            same = batch['labels'][:, :, None] == batch['labels'][:, None]
-            return loss + c.w_community * pair_bce(out['same_logits'], same, mask, c.label_smoothing)
         heat = out['heat'].float()
         target, cell, off = heat_targets(batch['coords'], mask, *heat.shape[-2:])
         b, n = mask.nonzero(as_tuple=True)
         pred_off = out['offset'][b, :, cell[b, n, 1], cell[b, n, 0]]         # (nodes, 2) at the true cells
         count = (torch.sigmoid(heat).sum((1, 2, 3)) - target.sum((1, 2, 3))).abs() / mask.sum(1).clamp_min(1)
-        return (loss + focal_loss(heat, target) + c.w_coord * F.l1_loss(pred_off.float(), off[b, n].float())
-                + c.w_count * count.mean())
+        return (self.edge_loss(out, batch) + focal_loss(heat, target) +
+                c.w_coord * F.l1_loss(pred_off.float(), off[b, n].float()) + c.w_count * count.mean())
 
     def collect(self, out: dict, batch) -> dict:
-        keep = {k: batch[k] for k in ('coords', 'adj', 'labels', 'mask', 'n_communities')}
-        if self.config.model == 'b':
-            same = out['same_logits'].float()
-            return {**keep, 'edge': torch.sigmoid(out['edge_logits'].float()), 'same': same,
-                    'affinity': same if self.config.cluster_on == 'same' else out['edge_logits'].float()}
-        return {**keep, 'edge': torch.sigmoid(out['detected'].float()), 'affinity': out['detected'].float(),
+        return {**self.truth(batch), 'edge': torch.sigmoid(out['detected'].float()), 'affinity': out['detected'].float(),
                 'pos': out['pos'], 'det_mask': out['mask']}
 
 # %% ../../nbs/05a_tasks_image2graph.ipynb #8219fa97
+@patch
 @torch.no_grad()
-def _predict_graphs(self: Image2GraphTask, collected: list) -> list[dict]:
+def predict_graphs(self: Image2GraphTask, collected: list) -> list[dict]:
     "Truth and prediction of every graph of an evaluation set (see above)."
     c = self.config
     d = {k: torch.cat([x[k] for x in collected]) for k in collected[0]}
-    node_mask = d['det_mask'] if c.model == 'a' else d['mask']
     k = d['n_communities'] if c.n_clusters == 'true' else None
-    pred_lab = spectral_clustering(torch.sigmoid(d['affinity'] / c.cluster_temperature), k, node_mask,
+    pred_lab = spectral_clustering(torch.sigmoid(d['affinity'] / c.cluster_temperature), k, d.get('det_mask', d['mask']),
                                    k_range=(c.k_min, c.k_max)).numpy()
     d = {k: v.numpy() for k, v in d.items()}
     out = []
     for b, n in enumerate(d['mask'].sum(1)):
         g = dict(adj=d['adj'][b, :n, :n], labels=d['labels'][b, :n], coords=d['coords'][b, :n],
                  n_communities=int(d['n_communities'][b]))
-        if c.model == 'a':
-            dm = d['det_mask'][b]
-            g.update(pos=d['pos'][b][dm], pos_adj=d['edge'][b][np.ix_(dm, dm)], pos_labels=pred_lab[b][dm])
-            g['pred_adj'], g['pred_labels'], _ = _on_true_nodes(g['coords'], g['pos'], g['pos_adj'], g['pos_labels'],
-                                                                c.match_radius)
-        else: g.update(pred_adj=d['edge'][b, :n, :n], pred_labels=pred_lab[b, :n], same=d['same'][b, :n, :n])
-        out.append(g)
+        out.append(self.predicted_graph(g, d, b, pred_lab[b]))
     return out
 
-Image2GraphTask.predict_graphs = _predict_graphs
+@patch
+def predicted_graph(self: Image2GraphB, g: dict, d: dict, b: int, labels: np.ndarray) -> dict:
+    "Model B's prediction on the true nodes."
+    n = len(g['adj'])
+    return dict(g, pred_adj=d['edge'][b, :n, :n], pred_labels=labels[:n], same=d['same'][b, :n, :n])
+
+@patch
+def predicted_graph(self: Image2GraphA, g: dict, d: dict, b: int, labels: np.ndarray) -> dict:
+    "Model A's detections, and its prediction mapped onto the true nodes."
+    dm = d['det_mask'][b]
+    g = dict(g, pos=d['pos'][b][dm], pos_adj=d['edge'][b][np.ix_(dm, dm)], pos_labels=labels[dm])
+    g['pred_adj'], g['pred_labels'], _ = _on_true_nodes(g['coords'], g['pos'], g['pos_adj'], g['pos_labels'], self.config.match_radius)
+    return g
 
 # %% ../../nbs/05a_tasks_image2graph.ipynb #35f501b9
 def _hops(adj: np.ndarray) -> np.ndarray:
@@ -234,8 +263,9 @@ def _hops(adj: np.ndarray) -> np.ndarray:
 
 def _mean(v) -> float: return float(np.mean(v)) if len(v) else 0.0
 
-def _compute_metrics(self: Image2GraphTask, collected: list) -> dict:
-    c, graphs = self.config, self.predict_graphs(collected)
+@patch
+def compute_metrics(self: Image2GraphTask, collected: list) -> dict:
+    graphs = self.predict_graphs(collected)
     base = self._baseline_labels(graphs)
     out, hops = {}, [_hops(g['adj']) for g in graphs]
     M = max(len(g['adj']) for g in graphs)
@@ -256,20 +286,10 @@ def _compute_metrics(self: Image2GraphTask, collected: list) -> dict:
     for p in ('density', 'clustering', 'path_length'):
         out[p], out[f'true_{p}'] = _mean([a[p] for a, _ in props]), _mean([b[p] for _, b in props])
         out[f'{p}_error'] = _mean([abs(a[p] - b[p]) for a, b in props])
-    if c.model == 'a':
-        out.update(detection_metrics([g['coords'] for g in graphs], [g['pos'] for g in graphs], c.match_radius))
-        out['count_mae'] = _mean([abs(len(g['coords']) - len(g['pos'])) for g in graphs])
-        hits = [match_nodes(g['coords'], g['pos'], c.match_radius) for g in graphs]
-        tc = np.concatenate([g['coords'][i] for g, (i, _) in zip(graphs, hits)])
-        pc = np.concatenate([g['pos'][j] for g, (_, j) in zip(graphs, hits)])
-        if len(tc): out.update({f'coord_{k}': v for k, v in regression_metrics(tc, pc, names='xy').items() if k != 'rmse'})
-    else:
-        iu = [np.triu_indices(len(g['adj']), 1) for g in graphs]
-        same = np.concatenate([(g['labels'][:, None] == g['labels'][None])[i] for g, i in zip(graphs, iu)])
-        m = classification_metrics(same, np.concatenate([g['same'][i] > 0 for g, i in zip(graphs, iu)]), num_classes=2)
-        out.update({f'same_{k}': v for k, v in m.items() if k != 'confusion_matrix'})
+    out.update(self.model_metrics(graphs))
     return out
 
+@patch
 def _baseline_labels(self: Image2GraphTask, graphs: list) -> dict:
     key = hashlib.sha1(b''.join(g['coords'].tobytes() for g in graphs)).hexdigest()   # the evaluation set, whatever its split
     if key not in self._baselines:
@@ -277,14 +297,31 @@ def _baseline_labels(self: Image2GraphTask, graphs: list) -> dict:
                                                   [g['n_communities'] for g in graphs])
     return self._baselines[key]
 
-Image2GraphTask.compute_metrics, Image2GraphTask._baseline_labels = _compute_metrics, _baseline_labels
+@patch
+def model_metrics(self: Image2GraphA, graphs: list) -> dict:
+    "Node detection, counts and coordinates of Model A's detections."
+    r = self.config.match_radius
+    out = detection_metrics([g['coords'] for g in graphs], [g['pos'] for g in graphs], r)
+    out['count_mae'] = _mean([abs(len(g['coords']) - len(g['pos'])) for g in graphs])
+    hits = [match_nodes(g['coords'], g['pos'], r) for g in graphs]
+    tc = np.concatenate([g['coords'][i] for g, (i, _) in zip(graphs, hits)])
+    pc = np.concatenate([g['pos'][j] for g, (_, j) in zip(graphs, hits)])
+    if len(tc): out.update({f'coord_{k}': v for k, v in regression_metrics(tc, pc, names='xy').items() if k != 'rmse'})
+    return out
+
+@patch
+def model_metrics(self: Image2GraphB, graphs: list) -> dict:
+    "Model B's same-community pair classification."
+    iu = [np.triu_indices(len(g['adj']), 1) for g in graphs]
+    same = np.concatenate([(g['labels'][:, None] == g['labels'][None])[i] for g, i in zip(graphs, iu)])
+    m = classification_metrics(same, np.concatenate([g['same'][i] > 0 for g, i in zip(graphs, iu)]), num_classes=2)
+    return {f'same_{k}': v for k, v in m.items() if k != 'confusion_matrix'}
 
 # %% ../../nbs/05a_tasks_image2graph.ipynb #a09bbeab
-def _example_input(self: Image2GraphTask, batch_size: int = 1):
+@patch
+def example_input(self: Image2GraphTask, batch_size: int = 1):
     "`batch_size` test graphs as the model takes them (A: images; B: images, node positions, masks)."
     if not self.datasets: self.setup()
     ds = self.datasets['test']
     b = self.collate([ds[i % len(ds)] for i in range(batch_size)])
-    return b['image'] if self.config.model == 'a' else (b['image'], b['coords'], b['mask'])
-
-Image2GraphTask.example_input = _example_input
+    return b['image'] if isinstance(self, Image2GraphA) else (b['image'], b['coords'], b['mask'])

@@ -6,7 +6,8 @@
 __all__ = []
 
 # %% ../../nbs/06_trainer.ipynb #e17e1efc
-from .loop import NonFiniteLossError, Trainer, TrainerConfig
+from .config import TrainerConfig
+from .loop import NonFiniteLossError, Trainer
 from .callbacks import Callback
 from .runs import (RunConfig, RunResult, evaluate_run, explain_run, load_run, run_config_class, task_config,
                                    train)

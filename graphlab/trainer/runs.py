@@ -21,7 +21,8 @@ from ..profiler import profile_model
 from ..tasks import Task, get_task
 from .checkpoint import load_checkpoint
 from .distributed import all_gather_objects, dist_info, launch
-from .loop import Trainer, TrainerConfig
+from .config import TrainerConfig
+from .loop import Trainer
 
 # %% ../../nbs/06f_trainer_runs.ipynb #206d6b4e
 @dataclass

@@ -1,0 +1,66 @@
+"""Run directories that record what happened: trackers, evaluate/explain of a saved run, the run-dir lock,
+resume rules, validation before creation, and checkpoints that never hold NaN."""
+import json, os
+
+import torch
+
+from conftest import graphlab
+
+TOY = ['toy', 'trainer.max_epochs=2', 'trainer.lr=0.05', 'profile=false']
+
+
+def test_mlflow_run_and_evaluate_reproduces(workdir):
+    p = graphlab('train', *TOY, 'trainer.loggers=[mlflow]', 'run_dir=r', cwd=workdir)
+    assert p.returncode == 0, p.stderr
+    assert list((workdir / 'outputs' / 'mlruns').rglob('meta.yaml'))                      # a local MLflow store
+    m = json.loads((workdir / 'r' / 'metrics.json').read_text())
+    p = graphlab('evaluate', 'r', cwd=workdir)
+    assert p.returncode == 0, p.stderr
+    e = json.loads((workdir / 'r' / 'evaluations' / f"test-{m['weights'] if m['weights'] == 'last' else 'best'}.json").read_text())
+    assert e['test_accuracy'] == m['test_accuracy'], (e, m)
+    assert graphlab('evaluate', 'r', '--weights', 'swa', cwd=workdir).returncode == 2
+
+
+def test_explain_a_classify_run(workdir):
+    p = graphlab('train', 'classify', 'trainer.max_epochs=1', 'profile=false', 'run_dir=c', cwd=workdir)
+    assert p.returncode == 0, p.stderr
+    p = graphlab('explain', 'c', '--method', 'saliency', '--n', '4', cwd=workdir)
+    assert p.returncode == 0, p.stderr
+    npz = next((workdir / 'c' / 'explanations').glob('saliency-*.npz'))
+    import numpy as np
+    assert np.load(npz)['maps'].shape[0] == 4 and next((workdir / 'c' / 'explanations').glob('*.png'))
+    p = graphlab('explain', 'r_missing', cwd=workdir)
+    assert p.returncode == 2 and 'neither a run directory' in p.stderr
+
+
+def test_lock_resume_rules_and_validation(workdir):
+    from graphlab.trainer.runs import RunLock
+    (workdir / 'busy').mkdir()
+    with RunLock(workdir / 'busy'):
+        p = graphlab('train', *TOY, 'run_dir=busy', cwd=workdir)
+    assert p.returncode == 2 and f'(PID {os.getpid()})' in p.stderr, p.stderr
+    for bad in ('trainer.batch_size=0', 'trainer.precision=fp16', 'trainer.lr=inf'):
+        p = graphlab('train', *TOY, bad, cwd=workdir)
+        assert p.returncode == 2 and 'Traceback' not in p.stderr, p.stderr
+    assert not (workdir / 'outputs' / 'runs').exists()                                     # nothing created
+    assert graphlab('train', *TOY, 'run_dir=r', cwd=workdir).returncode == 0
+    before = (workdir / 'r' / 'config.yaml').read_text()
+    p = graphlab('train', 'toy', 'run_dir=r', '--resume', 'arch=linear', 'trainer.max_epochs=3', cwd=workdir)
+    assert p.returncode == 2 and "arch ('mlp' -> 'linear')" in p.stderr, p.stderr
+    assert (workdir / 'r' / 'config.yaml').read_text() == before                           # not rewritten
+    p = graphlab('train', 'toy', 'run_dir=r', '--resume', 'trainer.max_epochs=3', 'trainer.lr=0.01', cwd=workdir)
+    assert p.returncode == 0, p.stderr
+    rec = json.loads((workdir / 'r' / 'resumes.jsonl').read_text().splitlines()[-1])
+    assert set(rec['changed']) == {'trainer.max_epochs', 'trainer.lr'}
+    assert json.loads((workdir / 'r' / 'metrics.json').read_text())['epochs'] == 3
+
+
+def test_nonfinite_losses_never_reach_a_checkpoint(workdir):
+    p = graphlab('train', 'classify', 'trainer.max_epochs=4', 'trainer.lr=3000', 'trainer.scheduler=none', 'profile=false',
+                 'run_dir=nan', cwd=workdir)
+    assert p.returncode in (0, 1) and 'Traceback' not in p.stderr, p.stderr
+    for ck in (workdir / 'nan' / 'checkpoints').glob('*.ckpt'):
+        s = torch.load(ck, map_location='cpu', weights_only=True)
+        assert all(torch.isfinite(v).all() for v in s['model'].values() if v.is_floating_point()), ck
+    if p.returncode == 1:
+        assert 'training stopped' in p.stderr and ('last good checkpoint is' in p.stderr or 'No checkpoint was written' in p.stderr)

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'CheckpointError', 'save_checkpoint', 'load_checkpoint', 'rng_state', 'set_rng_state',
-           'is_better', 'CheckpointKeeper']
+           'is_better', 'CheckpointKeeper', 'trainer_state', 'resume_path', 'restore_trainer']
 
 # %% ../../nbs/06a_trainer_checkpoint.ipynb #3d10d276
 import math, os, pickle, random, re, zipfile
@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..core import InputError, atomic_write
+from .distributed import all_gather_objects
 
 # %% ../../nbs/06a_trainer_checkpoint.ipynb #04f14403
 CHECKPOINT_FORMAT = 'graphlab-checkpoint-1'
@@ -109,3 +110,45 @@ class CheckpointKeeper:
     def load_state_dict(self, state: dict) -> None:
         "Restore the best list, dropping files that no longer exist (a crash between two writes)."
         self.best = [(v, n) for v, n in state['best'] if (self.dir / n).exists()]
+
+# %% ../../nbs/06a_trainer_checkpoint.ipynb #267ca622
+def trainer_state(trainer) -> dict:
+    "Everything an exact resume of `trainer` needs (tensors and plain containers only); collective under DDP."
+    sd = lambda o: o.state_dict() if o is not None else None
+    rng = all_gather_objects(rng_state()) if trainer.dist.world_size > 1 else [rng_state()]
+    return dict(format=CHECKPOINT_FORMAT, epoch=trainer.epoch, global_step=trainer.global_step, seed=trainer.seed,
+                world_size=trainer.dist.world_size, model=trainer.model.state_dict(), optimizer=trainer.optimizer.state_dict(),
+                scheduler=sd(trainer.scheduler), scaler=trainer.scaler.state_dict(), rng=rng, monitor=trainer.monitor,
+                callbacks={cb.state_key: cb.state_dict() for cb in trainer.callbacks}, config=trainer.run_config)
+
+def resume_path(trainer) -> Path:
+    "The checkpoint `trainer.resume` names ('last' = `<run_dir>/checkpoints/last.ckpt`)."
+    r = trainer.config.resume
+    if r != 'last': return Path(r)
+    if trainer.run_dir is None: raise InputError("trainer.resume=last needs a run directory; pass run_dir=... or a checkpoint path")
+    return trainer.run_dir / 'checkpoints' / 'last.ckpt'
+
+def restore_trainer(trainer, path) -> None:
+    "Load a checkpoint written by `trainer_state` into the set-up `trainer`."
+    s = load_checkpoint(path, map_location=trainer.device)
+    if s.get('world_size', 1) != trainer.dist.world_size:
+        raise InputError(f"checkpoint '{path}' was written by {s.get('world_size', 1)} process(es) and this run has "
+                         f"{trainer.dist.world_size}; resume with trainer.devices={s.get('world_size', 1)}")
+    try:
+        trainer.model.load_state_dict(s['model'])
+        trainer.optimizer.load_state_dict(s['optimizer'])
+        if trainer.scheduler is not None and s.get('scheduler') is not None: trainer.scheduler.load_state_dict(s['scheduler'])
+        trainer.scaler.load_state_dict(s['scaler'])
+        for cb in trainer.callbacks:
+            if cb.state_key in s.get('callbacks', {}): cb.load_state_dict(s['callbacks'][cb.state_key])
+    except (RuntimeError, KeyError, ValueError) as e:
+        raise InputError(f"checkpoint '{path}' does not fit this model or trainer config ({str(e)[:300]}); "
+                         "resume with the config the run was started with") from None
+    trainer.epoch, trainer.global_step = s['epoch'], s['global_step']
+    saved_lr = (s.get('config') or {}).get('trainer', {}).get('lr')
+    if saved_lr and saved_lr != trainer.config.lr:                    # a new peak learning rate, applied for real
+        from graphlab.trainer.optim import rescale_lr
+        rescale_lr(trainer.optimizer, trainer.scheduler, trainer.config.lr / saved_lr)
+        trainer.say(f"learning rate rescaled by {trainer.config.lr / saved_lr:g} (trainer.lr {saved_lr:g} -> {trainer.config.lr:g})")
+    set_rng_state(s['rng'][trainer.dist.rank])
+    trainer.say(f"resumed from {path} at epoch {trainer.epoch}, step {trainer.global_step}")

@@ -20,7 +20,7 @@ from ..core import (InputError, PhaseTimer, apply_to_tensors, atomic_write,
 from ..data import make_loader, set_loader_epoch
 from ..tasks import Task, split_loss
 from .config import TrainerConfig
-from .checkpoint import CHECKPOINT_FORMAT, load_checkpoint, rng_state, set_rng_state
+from .checkpoint import load_checkpoint, resume_path, restore_trainer, rng_state, set_rng_state, trainer_state
 from .distributed import (DistInfo, all_gather_objects, all_reduce_sum, dist_info, shard_sampler,
                                           wrap_ddp)
 
@@ -271,47 +271,18 @@ def evaluate(self: Trainer, task: Task, split: str, model: nn.Module | None = No
 # %% ../../nbs/06_trainer_loop.ipynb #8a31aaf8
 @patch
 def state_dict(self: Trainer) -> dict:
-    "Everything an exact resume needs (tensors and plain containers only); collective under DDP."
-    sd = lambda o: o.state_dict() if o is not None else None
-    rng = all_gather_objects(rng_state()) if self.dist.world_size > 1 else [rng_state()]
-    return dict(format=CHECKPOINT_FORMAT, epoch=self.epoch, global_step=self.global_step, seed=self.seed,
-                world_size=self.dist.world_size, model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
-                scheduler=sd(self.scheduler), scaler=self.scaler.state_dict(), rng=rng, monitor=self.monitor,
-                callbacks={cb.state_key: cb.state_dict() for cb in self.callbacks}, config=self.run_config)
-
-@patch
-def resume_path(self: Trainer) -> Path:
-    "The checkpoint `trainer.resume` names ('last' = `<run_dir>/checkpoints/last.ckpt`)."
-    r = self.config.resume
-    if r != 'last': return Path(r)
-    if self.run_dir is None: raise InputError("trainer.resume=last needs a run directory; pass run_dir=... or a checkpoint path")
-    return self.run_dir / 'checkpoints' / 'last.ckpt'
+    "Everything an exact resume needs (`graphlab.trainer.checkpoint.trainer_state`); collective under DDP."
+    return trainer_state(self)
 
 @patch
 def restore(self: Trainer, path) -> None:
     "Load a checkpoint written by `state_dict` into this (set-up) trainer."
-    s = load_checkpoint(path, map_location=self.device)
-    if s.get('world_size', 1) != self.dist.world_size:
-        raise InputError(f"checkpoint '{path}' was written by {s.get('world_size', 1)} process(es) and this run has "
-                         f"{self.dist.world_size}; resume with trainer.devices={s.get('world_size', 1)}")
-    try:
-        self.model.load_state_dict(s['model'])
-        self.optimizer.load_state_dict(s['optimizer'])
-        if self.scheduler is not None and s.get('scheduler') is not None: self.scheduler.load_state_dict(s['scheduler'])
-        self.scaler.load_state_dict(s['scaler'])
-        for cb in self.callbacks:
-            if cb.state_key in s.get('callbacks', {}): cb.load_state_dict(s['callbacks'][cb.state_key])
-    except (RuntimeError, KeyError, ValueError) as e:
-        raise InputError(f"checkpoint '{path}' does not fit this model or trainer config ({str(e)[:300]}); "
-                         "resume with the config the run was started with") from None
-    self.epoch, self.global_step = s['epoch'], s['global_step']
-    saved_lr = (s.get('config') or {}).get('trainer', {}).get('lr')
-    if saved_lr and saved_lr != self.config.lr:                    # a new peak learning rate, applied for real
-        from graphlab.trainer.optim import rescale_lr
-        rescale_lr(self.optimizer, self.scheduler, self.config.lr / saved_lr)
-        self.say(f"learning rate rescaled by {self.config.lr / saved_lr:g} (trainer.lr {saved_lr:g} -> {self.config.lr:g})")
-    set_rng_state(s['rng'][self.dist.rank])
-    self.say(f"resumed from {path} at epoch {self.epoch}, step {self.global_step}")
+    restore_trainer(self, path)
+
+@patch
+def resume_path(self: Trainer) -> Path:
+    "The checkpoint `trainer.resume` names ('last' = `<run_dir>/checkpoints/last.ckpt`)."
+    return resume_path(self)
 
 # %% ../../nbs/06_trainer_loop.ipynb #d77b15a0
 @patch

@@ -164,6 +164,7 @@ class ImageFolder(Dataset):
     def __init__(self, root, resolution: int = 64, channels: int = 3):
         root = Path(root)
         if channels not in (1, 3): raise InputError(f"image folder: channels={channels}; use 1 (greyscale) or 3 (RGB)")
+        if resolution < 1: raise InputError(f"image folder: resolution={resolution}; use a positive number of pixels")
         if not root.is_dir(): raise InputError(f"image folder '{root}' does not exist; pass data_root=<folder with one sub-folder per class>")
         self.root, self.resolution, self.mode = root, resolution, 'L' if channels == 1 else 'RGB'
         self.classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith('.'))

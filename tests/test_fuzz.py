@@ -15,7 +15,7 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from graphlab import metrics as M
-from graphlab.core import InputError, config_from_dict, config_keys, load_config, parse_overrides
+from graphlab.core import InputError, config_from_dict, config_keys, load_config, parse_overrides, read_yaml
 from graphlab.data.images import IMAGE_EXTENSIONS, image_folder
 from graphlab.studies import expand_grid, load_grid, run_names
 from graphlab.tasks import get_task
@@ -72,6 +72,24 @@ def test_config_from_dict(d):
     if cfg is not None: assert isinstance(cfg, RUN)
 
 
+@fuzz(100)
+@given(st.text(max_size=200))
+def test_config_file(content):
+    "Any text as a `--config` file: a config, or an `InputError` naming the file or the key."
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / 'run.yaml'; f.write_text(content)
+        ends_well(load_config, RUN, files=[f])
+
+
+@pytest.mark.xfail(strict=True, raises=UnicodeDecodeError,
+                   reason="read_yaml (00_core) and load_grid (10_studies) read the file as UTF-8 outside their "
+                          "error handling: a binary file ends in a UnicodeDecodeError traceback. Reported to the lead.")
+@pytest.mark.parametrize('read', [read_yaml, load_grid], ids=['read_yaml', 'load_grid'])
+def test_yaml_file_not_utf8(tmp_path, read):
+    f = tmp_path / 'config.yaml'; f.write_bytes(b'\xff\xfe\x00 not text')
+    with pytest.raises(InputError, match='config.yaml'): read(f)
+
+
 # --- study grids: only the public functions; unknown keys are allowed to be errors or new features ----------------
 
 params = st.dictionaries(st.text('abcxyz_', min_size=1, max_size=4),
@@ -87,8 +105,9 @@ grids = st.fixed_dictionaries({}, optional={
 def known_grid_bug(grid) -> bool:
     "Inputs that end in a TypeError in graphlab.studies today (reported for the studies rewrite; drop when fixed)."
     lists = [grid.get(k) for k in ('runs', 'exclude') if k in grid]
-    return any(not isinstance(v, list) for v in lists) or \
-        any(isinstance(r, dict) and any(not isinstance(k, str) for k in r) for v in lists if isinstance(v, list) for r in v)
+    maps = [r for v in lists if isinstance(v, list) for r in v] + [grid.get('parameters')]
+    return (any(not isinstance(v, list) for v in lists)                                  # runs: null -> not iterable
+            or any(isinstance(m, dict) and any(not isinstance(k, str) for k in m) for m in maps))   # {0: x}: keys
 
 
 @fuzz(300)

@@ -112,7 +112,7 @@ def cached(family: str, params: dict, build: Callable, root=None, refresh: bool 
             out = torch.load(f, map_location='cpu', weights_only=True)
             problem = None if check is None or check(out) else 'holds other contents than expected'
         except Exception as e:                     # torch.load fails in many ways on a damaged file
-            problem = f"is unreadable ({str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__})"
+            problem = f"is unreadable ({str(e).strip().splitlines()[0].split('. ')[0][:160] if str(e).strip() else type(e).__name__})"
         if problem is None: return out
         print(f"graphlab: cached data '{f}' {problem}; regenerating it", file=sys.stderr, flush=True)
     out = build()

@@ -53,7 +53,7 @@ def load_checkpoint(path, map_location='cpu') -> dict:
                               f"and unpickling them could run code ({reason}). Load only checkpoints you wrote "
                               "with graphlab.") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
-        raise corrupt((str(e).strip().splitlines() or [type(e).__name__])[0][:200]) from None
+        raise corrupt((str(e).strip().splitlines() or [type(e).__name__])[0].split('. ')[0][:200]) from None
     if not isinstance(state, dict) or state.get('format') != CHECKPOINT_FORMAT:
         raise CheckpointError(f"'{path}' is not a graphlab checkpoint (expected format '{CHECKPOINT_FORMAT}')")
     return state

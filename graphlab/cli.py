@@ -55,6 +55,10 @@ def _profile(args) -> int:
     import pandas as pd
     from graphlab.models.cnn import build_model
     from graphlab.profiler import profile_model
+    for flag, values in (('--resolution', args.resolution), ('--batch-size', [args.batch_size]),
+                         ('--stem-stride', [args.stem_stride])):
+        for v in values:
+            if v < 1: raise InputError(f"{flag} {v}: expected a positive integer")
     rows = []
     for r in args.resolution:
         m = build_model(args.model, args.in_channels, args.num_classes, width_mult=args.width_mult, stem_stride=args.stem_stride)

@@ -20,20 +20,38 @@ from .core import InputError
 # %% ../nbs/04_metrics.ipynb #86175917
 def _np(x) -> np.ndarray: return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
+def _finite(metric: str, **arrays) -> None:
+    "Raise an `InputError` when an array holds NaN or inf: no metric of them is a number one could publish."
+    for name, a in arrays.items():
+        a = np.asarray(a, dtype=np.float64)
+        if not np.isfinite(a).all():
+            raise InputError(f"{metric}: {name} holds {(~np.isfinite(a)).sum()} non-finite value(s) (NaN or inf); "
+                             "check the model's outputs (a diverged run?) or the data")
+
+def _labels(metric: str, name: str, x) -> np.ndarray:
+    "Integer class labels from `x`, or an `InputError` for NaN, inf or fractional values."
+    a = _np(x).ravel()
+    if a.dtype.kind in 'fc':
+        _finite(metric, **{name: a})
+        if (a != np.round(a)).any(): raise InputError(f"{metric}: {name} holds fractional values; expected class indices")
+    return a.astype(np.int64)
+
 # %% ../nbs/04_metrics.ipynb #341c8a72
 def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
     "Counts `(num_classes, num_classes)`: row = true class, column = predicted class."
-    t, p = _np(y_true).astype(np.int64).ravel(), _np(y_pred).astype(np.int64).ravel()
-    if t.shape != p.shape: raise ValueError(f"y_true has {t.size} labels but y_pred has {p.size}")
+    t, p = _labels('confusion_matrix', 'y_true', y_true), _labels('confusion_matrix', 'y_pred', y_pred)
+    if t.shape != p.shape: raise InputError(f"y_true has {t.size} labels but y_pred has {p.size}")
     bad = (t < 0) | (t >= num_classes) | (p < 0) | (p >= num_classes)
-    if bad.any(): raise ValueError(f"labels must lie in [0, {num_classes}); found {np.concatenate([t[bad], p[bad]])[:5]}")
+    if bad.any(): raise InputError(f"labels must lie in [0, {num_classes}); found {np.concatenate([t[bad], p[bad]])[:5]}")
     return np.bincount(t * num_classes + p, minlength=num_classes ** 2).reshape(num_classes, num_classes)
 
 def _ratio(a, b): return np.divide(a, b, out=np.zeros(len(a)), where=b > 0)
 
 def classification_metrics(y_true, y_pred, num_classes: int | None = None) -> dict:
     "Accuracy, macro precision/recall/F1 and the confusion matrix of integer labels."
-    t, p = _np(y_true).astype(np.int64).ravel(), _np(y_pred).astype(np.int64).ravel()
+    t, p = _labels('classification_metrics', 'y_true', y_true), _labels('classification_metrics', 'y_pred', y_pred)
+    if not t.size: raise InputError("classification_metrics: no samples; metrics of an empty set are undefined")
+    if num_classes is not None and num_classes < 1: raise InputError(f"num_classes={num_classes}: expected >= 1")
     if num_classes is None:  # the labels present, as scikit-learn does without `labels`
         labels = np.union1d(t, p); t, p, num_classes = np.searchsorted(labels, t), np.searchsorted(labels, p), len(labels)
     cm = confusion_matrix(t, p, num_classes)
@@ -81,6 +99,7 @@ def nmi(true, pred) -> float:
 def modularity_batch(adj: torch.Tensor, labels: torch.Tensor, resolution: float = 1.0) -> torch.Tensor:
     "Modularity `(B,)` of partitions `labels (B, N)` (-1 = padding) of graphs `adj (B, N, N)`; 0 without edges."
     adj, labels = torch.as_tensor(adj, dtype=torch.float64), torch.as_tensor(labels, dtype=torch.long)
+    _finite('modularity', adj=adj)
     if adj.ndim == 2: adj, labels = adj[None], labels[None]
     real = labels >= 0
     adj = adj * (real[:, :, None] & real[:, None]).double()
@@ -99,6 +118,7 @@ def modularity(adj, labels, resolution: float = 1.0) -> float:
 def silhouette(x, labels, metric: str = 'euclidean') -> float:
     "Mean silhouette of `labels` on features `x (N, d)` or distances (`metric='precomputed'`); 0.0 when undefined."
     y = _np(labels).ravel()
+    _finite('silhouette', x=_np(x))
     if not 2 <= len(np.unique(y)) <= len(y) - 1: return 0.0
     d = _np(x).astype(np.float64) if metric == 'precomputed' else cdist(_np(x), _np(x), metric)
     k = np.unique(y, return_inverse=True)[1].ravel()
@@ -118,6 +138,7 @@ def graph_properties(adj) -> dict:
     a = (_np(adj) > 0).astype(np.float64)
     np.fill_diagonal(a, 0)
     n = len(a)
+    if n == 0: return dict(density=0.0, clustering=0.0, path_length=0.0)
     deg = a.sum(1)
     density = float(deg.sum() / (n * (n - 1))) if n > 1 else 0.0
     tri2 = np.einsum('ij,jk,ki->i', a, a, a)                              # 2 × triangles at each node
@@ -147,6 +168,7 @@ def _pairs(true, pred, mask=None) -> tuple[np.ndarray, np.ndarray]:
 def edge_metrics(true, pred, mask=None, threshold: float = 0.5) -> dict:
     "Edge precision, recall, F1, AUROC and adjacency MAE over all node pairs of a set of graphs."
     t, p = _pairs(true, pred, mask)
+    _finite('edge_metrics', pred=p)
     hard = p > threshold
     tp, n_pred, n_true = (t & hard).sum(), hard.sum(), t.sum()
     prec, rec = (tp / n_pred if n_pred else 0.0), (tp / n_true if n_true else 0.0)
@@ -172,6 +194,7 @@ def detection_metrics(true_pos: list, pred_pos: list, radius: float) -> dict:
     sq, exact = [], []
     for t, p in zip(true_pos, pred_pos):
         t, p = _np(t).reshape(-1, 2), _np(p).reshape(-1, 2)
+        _finite('detection_metrics', true_pos=t, pred_pos=p)
         i, j = match_nodes(t, p, radius)
         n_true, n_pred, n_match = n_true + len(t), n_pred + len(p), n_match + len(i)
         sq.append(((t[i] - p[j]) ** 2).sum(1)); exact.append(len(t) == len(p))
@@ -185,11 +208,13 @@ def detection_metrics(true_pos: list, pred_pos: list, radius: float) -> dict:
 def regression_metrics(y_true, y_pred, names=None) -> dict:
     "MAE, MSE, RMSE overall and per component of `(n, d)` targets (components named by `names`)."
     t, p = _np(y_true).astype(np.float64), _np(y_pred).astype(np.float64)
-    if t.shape != p.shape: raise ValueError(f"y_true has shape {t.shape} but y_pred has {p.shape}")
+    if t.shape != p.shape: raise InputError(f"y_true has shape {t.shape} but y_pred has {p.shape}")
+    if not t.size: raise InputError("regression_metrics: no samples; metrics of an empty set are undefined")
+    _finite('regression_metrics', y_true=t, y_pred=p)
     t, p = t.reshape(len(t), -1), p.reshape(len(p), -1)
     err = p - t
     names = list(names) if names is not None else [str(i) for i in range(t.shape[1])]
-    if len(names) != t.shape[1]: raise ValueError(f"{len(names)} names for {t.shape[1]} components")
+    if len(names) != t.shape[1]: raise InputError(f"{len(names)} names for {t.shape[1]} components")
     out = dict(mae=float(np.abs(err).mean()), mse=float((err ** 2).mean()), rmse=float(np.sqrt((err ** 2).mean())))
     for k, c in enumerate(names):
         out[f'mae_{c}'], out[f'mse_{c}'] = float(np.abs(err[:, k]).mean()), float((err[:, k] ** 2).mean())
@@ -205,4 +230,4 @@ def regression_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = 'mse',
     if kind == 'mse': return F.mse_loss(p, t)
     if kind == 'huber': return F.huber_loss(p, t, delta=delta)
     if kind == 'smooth_l1': return F.smooth_l1_loss(p, t, beta=delta)
-    raise ValueError(f"loss={kind!r}: expected one of {', '.join(REGRESSION_LOSSES)}")
+    raise InputError(f"loss={kind!r}: expected one of {', '.join(REGRESSION_LOSSES)}")

@@ -144,7 +144,11 @@ def profile_model(model: nn.Module, input_shape=None, batch_size: int = 32, trai
         raise InputError("profile_model: pass either input_shape (one sample, e.g. (3, 32, 32)) or example (a batch)")
     dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
     prec = precision_policy(precision, dev)
-    if example is None: example = torch.randn(batch_size, *input_shape)
+    if example is None:
+        if not all(isinstance(d, int) and d >= 1 for d in (batch_size, *input_shape)):
+            raise InputError(f"profile_model: input_shape={tuple(input_shape)}, batch_size={batch_size}: "
+                             "expected positive integers (e.g. input_shape=(3, 32, 32), batch_size=32)")
+        example = torch.randn(batch_size, *input_shape)
     bs = input_batch_size(example)
     m = copy.deepcopy(model).to(dev)                   # the caller's model stays as it was
     for p in m.parameters(): p.grad = None
@@ -154,7 +158,12 @@ def profile_model(model: nn.Module, input_shape=None, batch_size: int = 32, trai
     cuda_mb = lambda f: f(dev) / 2**20 if dev.type == 'cuda' else None
 
     m.eval()
-    with prec.autocast(dev): flops = count_flops(m, x)
+    try:
+        with prec.autocast(dev): flops = count_flops(m, x)
+    except RuntimeError as e:                          # e.g. an image smaller than a kernel, or out of memory
+        shape = tuple(example.shape) if isinstance(example, Tensor) else 'the example'
+        raise InputError(f"profile_model: {_model_name(model)} cannot run on an input of shape {shape} "
+                         f"({str(e).strip().splitlines()[0][:200]}); check the input size and batch size") from None
     act = activation_bytes(m, x)
     def infer():
         with torch.no_grad(), prec.autocast(dev): call_model(m, x)

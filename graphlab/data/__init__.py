@@ -7,7 +7,7 @@ __all__ = ['DATA_WRITERS', 'split_indices', 'seed_worker', 'epoch_seed', 'make_l
            'params_key', 'cached', 'DataReport', 'register_writer', 'get_writer']
 
 # %% ../../nbs/02_data.ipynb #b2a7b0aa
-import hashlib, json, os, random
+import hashlib, json, os, random, sys
 from dataclasses import dataclass, field
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,22 +20,44 @@ from torch.utils.data import DataLoader, Dataset
 from ..core import InputError, Registry, atomic_write
 
 # %% ../../nbs/02_data.ipynb #f8d232c0
+def _name(c) -> str: return repr(c.item() if hasattr(c, 'item') else c)
+
+def _check_strata(y: np.ndarray, sizes: dict[str, int]) -> None:
+    "Raise an `InputError` naming the class or split when labels `y` cannot be split stratified into `sizes`."
+    classes, counts = np.unique(y, return_counts=True)
+    small = [f"class {_name(c)} has {k} sample{'s' if k > 1 else ''}" for c, k in zip(classes, counts) if k < 3]
+    if small:
+        raise InputError(f"{', '.join(small[:5])}{' ...' * (len(small) > 5)}: a stratified train/val/test split needs "
+                         "at least 3 samples per class (one for each part); add samples, or remove or merge the class")
+    for part, m in sizes.items():
+        if m < len(classes):
+            fix = 'lower val_fraction or test_fraction' if part == 'train' else \
+                  f"use {part}_fraction >= {len(classes) / len(y):.2f}"
+            raise InputError(f"the {part} split would hold {m} samples for {len(classes)} classes, but a stratified "
+                             f"split puts at least one of each class in it; {fix} or add samples")
+
 def split_indices(n: int, fractions: dict[str, float] | None = None, seed: int = 0,
                   labels: Sequence | None = None) -> dict[str, np.ndarray]:
     "Seeded (and, given `labels`, stratified) split of `range(n)` into train/val/test index arrays."
     fractions = fractions or {'train': 0.7, 'val': 0.15, 'test': 0.15}
     if set(fractions) != {'train', 'val', 'test'}:
         raise InputError(f"split fractions need the keys train, val and test, got {sorted(fractions)}")
-    if any(f <= 0 for f in fractions.values()) or abs(sum(fractions.values()) - 1) > 1e-6:
+    if not all(f > 0 for f in fractions.values()) or abs(sum(fractions.values()) - 1) > 1e-6:
         raise InputError(f"split fractions must be > 0 and sum to 1, got {fractions}")
-    idx = np.arange(n)
-    strat = None if labels is None else np.asarray(labels)
+    idx, y = np.arange(n), None if labels is None else np.asarray(labels)
+    if y is not None and len(y) != n: raise InputError(f"split_indices: {len(y)} labels for {n} samples")
     n_test, n_val = round(n * fractions['test']), round(n * fractions['val'])
     if min(n_test, n_val, n - n_test - n_val) < 1:
         raise InputError(f"{n} samples are too few to split as {fractions}: every part needs at least one")
-    rest, test = train_test_split(idx, test_size=n_test, random_state=seed, stratify=strat)
-    train, val = train_test_split(rest, test_size=n_val, random_state=seed + 1,
-                                  stratify=None if strat is None else strat[rest])
+    if y is not None: _check_strata(y, {'test': n_test, 'val': n_val, 'train': n - n_test - n_val})
+    rest, test = train_test_split(idx, test_size=n_test, random_state=seed, stratify=y)
+    if y is not None:
+        for c in np.unique(y):
+            k, left = (y == c).sum(), (y[rest] == c).sum()
+            if left < 2:
+                raise InputError(f"class {_name(c)} has {k} samples, but the test split takes {k - left} and leaves "
+                                 f"{left} for train and val; lower test_fraction or add samples of class {_name(c)}")
+    train, val = train_test_split(rest, test_size=n_val, random_state=seed + 1, stratify=None if y is None else y[rest])
     return {'train': np.sort(train), 'val': np.sort(val), 'test': np.sort(test)}
 
 # %% ../../nbs/02_data.ipynb #c7d54efb
@@ -81,15 +103,20 @@ def params_key(params: dict) -> str:
     blob = json.dumps(params, sort_keys=True, separators=(',', ':'), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-def cached(family: str, params: dict, build: Callable, root=None, refresh: bool = False):
-    "`build()`, stored under `<root or data_dir()>/<family>/<params_key(params)>/` and loaded on later calls."
+def cached(family: str, params: dict, build: Callable, root=None, refresh: bool = False,
+           check: Callable | None = None):
+    "`build()`, stored under `<root or data_dir()>/<family>/<params_key(params)>/`, loaded on later calls if `check` accepts it."
     d = Path(root or data_dir()) / family / params_key(params)
     f = d / 'data.pt'
     if f.is_file() and not refresh:
-        try: return torch.load(f, map_location='cpu', weights_only=True)
-        except Exception as e: raise InputError(f"cached data '{f}' is unreadable ({e}); delete it to regenerate") from None
+        try:
+            out = torch.load(f, map_location='cpu', weights_only=True)
+            problem = None if check is None or check(out) else 'holds other contents than expected'
+        except Exception as e:                     # torch.load fails in many ways on a damaged file
+            problem = f"is unreadable ({str(e).strip().splitlines()[0].split('. ')[0][:160] if str(e).strip() else type(e).__name__})"
+        if problem is None: return out
+        print(f"graphlab: cached data '{f}' {problem}; regenerating it", file=sys.stderr, flush=True)
     out = build()
-    d.mkdir(parents=True, exist_ok=True)
     atomic_write(f, lambda fh: torch.save(out, fh))
     atomic_write(d / 'params.json', json.dumps(params, indent=2, sort_keys=True, default=str))
     return out

@@ -210,6 +210,12 @@ def _generate_chunk(args):
 # %% ../../nbs/02a_data_image_graphs.ipynb #5daacd89
 GENERATOR_VERSION = 1  # bump when a change to sampling or drawing changes the samples
 
+def _complete(d, n: int, res: tuple[int, ...]) -> bool:
+    "Whether `d` (a loaded cache file) holds the truth tensors and the images at every resolution of `n` samples."
+    ok = lambda t: isinstance(t, Tensor) and t.shape[:1] == (n,)
+    return (isinstance(d, dict) and all(ok(d.get(k)) for k in ('coords', 'adj', 'labels', 'n_nodes', 'n_communities'))
+            and isinstance(d.get('images'), dict) and all(ok(d['images'].get(str(R))) for R in res))
+
 def image_graphs(spec: GraphImageSpec | None = None, n: int = 1000, seed: int = 0, stream: int = 0,
                  resolutions: list[int] | None = None, workers: int = 2, parallel_from: int = 20000,
                  cache: bool = True, root=None) -> GraphImages | dict[int, GraphImages]:
@@ -230,7 +236,7 @@ def image_graphs(spec: GraphImageSpec | None = None, n: int = 1000, seed: int = 
         return out
 
     key = dict(spec=dataclasses.asdict(spec), n=n, seed=seed, stream=stream, resolutions=list(res), version=GENERATOR_VERSION)
-    d = cached('image_graphs', key, build, root=root) if cache else build()
+    d = cached('image_graphs', key, build, root=root, check=lambda d: _complete(d, n, res)) if cache else build()
     sets = {R: GraphImages({**{k: v for k, v in d.items() if k != 'images'}, 'image': d['images'][str(R)]},
                            dataclasses.replace(spec, resolution=R)) for R in res}
     return sets if resolutions else sets[spec.resolution]

@@ -164,6 +164,7 @@ class ImageFolder(Dataset):
     def __init__(self, root, resolution: int = 64, channels: int = 3):
         root = Path(root)
         if channels not in (1, 3): raise InputError(f"image folder: channels={channels}; use 1 (greyscale) or 3 (RGB)")
+        if resolution < 1: raise InputError(f"image folder: resolution={resolution}; use a positive number of pixels")
         if not root.is_dir(): raise InputError(f"image folder '{root}' does not exist; pass data_root=<folder with one sub-folder per class>")
         self.root, self.resolution, self.mode = root, resolution, 'L' if channels == 1 else 'RGB'
         self.classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith('.'))
@@ -200,7 +201,7 @@ def image_folder(data_root: str = '', resolution: int = 64, channels: int = 3, s
     if not data_root: raise InputError("data=folder needs data_root=<folder with one sub-folder per class>")
     ds = ImageFolder(data_root, resolution, channels)
     fr = {'train': 1 - val_fraction - test_fraction, 'val': val_fraction, 'test': test_fraction}
-    idx = split_indices(len(ds), fr, seed=split_seed, labels=ds.labels)
+    idx = split_indices(len(ds), fr, seed=split_seed, labels=[ds.classes[i] for i in ds.labels])  # errors name the class
     sample = torch.stack([ds[int(i)][0] for i in idx['train'][:256]])
     return ImageData({k: Subset(ds, v.tolist()) for k, v in idx.items()}, len(ds.classes), channels, resolution,
                      ds.classes, sample.mean((0, 2, 3)).tolist(), sample.std((0, 2, 3)).clamp_min(1e-6).tolist())

@@ -30,6 +30,14 @@ def load_checkpoint(path, map_location='cpu') -> dict:
     "Read a graphlab checkpoint with `weights_only=True`; raise `CheckpointError` on any problem."
     path = Path(path)
     if not path.is_file(): raise CheckpointError(f"checkpoint '{path}' does not exist; check the path or run without resume")
+    def corrupt(why: str) -> CheckpointError:
+        "The error for a damaged file, pointing at the newest other readable checkpoint of its folder."
+        others = sorted((p for p in path.parent.glob('epoch=*.ckpt') if p != path and zipfile.is_zipfile(p)), reverse=True)
+        fix = (f"resume from the newest best checkpoint in its folder instead: trainer.resume={others[0]}" if others
+               else "there is no other readable checkpoint in its folder: start the run again")
+        return CheckpointError(f"'{path}' is not a checkpoint: it is truncated or corrupt ({why}); {fix}")
+    if not zipfile.is_zipfile(path):   # torch.save writes a zip archive: anything else is damage, not a payload
+        raise corrupt(f"{path.stat().st_size:,} bytes, no zip archive")
     try: state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         reason = str(e).strip().splitlines()[0][:300]
@@ -37,7 +45,7 @@ def load_checkpoint(path, map_location='cpu') -> dict:
                               f"and unpickling them could run code ({reason}). Load only checkpoints you wrote "
                               "with graphlab.") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
-        raise CheckpointError(f"checkpoint '{path}' is unreadable (truncated or corrupt?): {e}") from None
+        raise corrupt((str(e).strip().splitlines() or [type(e).__name__])[0].split('. ')[0][:200]) from None
     if not isinstance(state, dict) or state.get('format') != CHECKPOINT_FORMAT:
         raise CheckpointError(f"'{path}' is not a graphlab checkpoint (expected format '{CHECKPOINT_FORMAT}')")
     return state

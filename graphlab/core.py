@@ -161,7 +161,7 @@ def parse_overrides(overrides) -> dict:
     items = overrides.items() if isinstance(overrides, dict) else []
     if not isinstance(overrides, dict):
         for o in overrides:
-            if '=' not in o: raise ConfigError(f"override '{o}' is not of the form key=value (e.g. trainer.max_epochs=5)")
+            if not isinstance(o, str) or '=' not in o: raise ConfigError(f"override '{o}' is not of the form key=value (e.g. trainer.max_epochs=5)")
             k, v = o.split('=', 1)
             items.append((k.strip(), v.strip()))
     out = {}
@@ -177,8 +177,10 @@ def parse_overrides(overrides) -> dict:
 def read_yaml(path) -> dict:
     "Read a YAML mapping, with errors that name the file."
     p = Path(path)
+    if p.is_dir(): raise InputError(f"config file '{p}' is a folder; pass a YAML file")
     if not p.is_file(): raise InputError(f"config file '{p}' does not exist; pass an existing YAML file")
-    try: d = yaml.safe_load(p.read_text()) or {}
+    try: d = yaml.safe_load(p.read_text(encoding='utf-8')) or {}
+    except UnicodeDecodeError: raise InputError(f"config file '{p}' is not text (not UTF-8); pass a YAML file") from None
     except yaml.YAMLError as e: raise InputError(f"config file '{p}' is not valid YAML: {e}") from None
     if not isinstance(d, dict): raise InputError(f"config file '{p}' must hold a mapping of keys, got {type(d).__name__}")
     return d
@@ -372,6 +374,7 @@ def atomic_write(path, data) -> Path:
             f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
     except (OSError, RuntimeError) as e:   # torch.save reports a full disk as a RuntimeError
+        if isinstance(e, RuntimeError) and isinstance(e.__context__, OSError): e = e.__context__   # the real cause
         if isinstance(e, RuntimeError) and 'inline_container' not in str(e) and 'write' not in str(e).lower(): raise
         cause = e.strerror if isinstance(e, OSError) and e.strerror else str(e).strip().splitlines()[0][:200]
         raise OutputError(f"cannot write '{path}': {cause}") from None

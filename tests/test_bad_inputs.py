@@ -152,8 +152,6 @@ def test_profile_input_too_small_for_the_model(capsys):
 
 # --- an output folder that cannot be written ----------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="the trainer's run-directory writes (mkdir, config.yaml) bypass atomic_write: "
-                                       "issue 13 section 3, the lead's; remove this mark when they go through it")
 def test_run_dir_under_a_file_exits_2(tmp_path, capsys):
     (tmp_path / 'file').write_text('not a folder')
     rc = main(['train', 'classify', f'run_dir={tmp_path / "file" / "run"}', 'trainer.max_epochs=1'])

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['normalize_adjacency', 'GraphConv', 'TemporalConv', 'TemporalAttention', 'STBlock', 'GraphPool', 'STGCN']
 
-# %% ../../nbs/03e_models_stgcn.ipynb #9c1f3871
+# %% ../../nbs/03e_models_stgcn.ipynb #b85c3f22
 import math
 
 import torch
@@ -16,7 +16,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..core import InputError
 
-# %% ../../nbs/03e_models_stgcn.ipynb #21e6e99b
+# %% ../../nbs/03e_models_stgcn.ipynb #26f57671
 def normalize_adjacency(adj: Tensor) -> Tensor:
     "D^-1/2 (A + I) D^-1/2 of adjacency `(B, N, N)` or `(N, N)` (absolute weights)."
     a = adj.abs() + torch.eye(adj.shape[-1], dtype=adj.dtype, device=adj.device)
@@ -40,7 +40,7 @@ class GraphConv(nn.Module):
 
     def extra_repr(self): return f"{self.in_channels}, {self.out_channels}"
 
-# %% ../../nbs/03e_models_stgcn.ipynb #8ab5881f
+# %% ../../nbs/03e_models_stgcn.ipynb #df1cd035
 class TemporalConv(nn.Module):
     "Convolution over time of features `(B, C, T, N)` with a `(kernel, 1)` kernel, vectorised or looped over t."
     def __init__(self, in_channels: int, out_channels: int, kernel: int = 5, mode: str = 'vectorized',
@@ -63,7 +63,7 @@ class TemporalConv(nn.Module):
 
     def extra_repr(self): return f"{self.in_channels}, {self.out_channels}, kernel={self.kernel}, mode={self.mode}"
 
-# %% ../../nbs/03e_models_stgcn.ipynb #34b2d66f
+# %% ../../nbs/03e_models_stgcn.ipynb #0e09643e
 class TemporalAttention(nn.Module):
     "Multi-head attention over time of features `(B, C, T, N)`, self- or cross- (to `context (B, C, T', N)`)."
     def __init__(self, channels: int, heads: int = 4, mode: str = 'sdpa', dropout: float = 0.0):
@@ -100,7 +100,7 @@ class TemporalAttention(nn.Module):
 
     def extra_repr(self): return f"{self.channels}, heads={self.heads}, mode={self.mode}"
 
-# %% ../../nbs/03e_models_stgcn.ipynb #166542ee
+# %% ../../nbs/03e_models_stgcn.ipynb #94c8dd28
 class STBlock(nn.Module):
     "One ST-GCN block on features `(B, C, T, N)` and a normalised adjacency."
     def __init__(self, in_channels: int, out_channels: int, kernel: int = 5, heads: int = 4, dropout: float = 0.1,
@@ -111,14 +111,14 @@ class STBlock(nn.Module):
         self.tcn = TemporalConv(out_channels, out_channels, kernel, temporal, spectral_norm)
         self.res = nn.Identity() if in_channels == out_channels else nn.Conv2d(in_channels, out_channels, 1)
         self.drop = nn.Dropout(dropout)
-        self.att = TemporalAttention(out_channels, heads, attention, dropout) if heads else None
+        self.att = TemporalAttention(out_channels, heads, attention) if heads else None   # no dropout on the weights: it costs a (B·N, h, T, T) mask
 
     def forward(self, x: Tensor, a_hat: Tensor) -> Tensor:
         h = self.bn2(self.tcn(F.relu(self.bn1(self.gcn(x, a_hat)))))
         h = self.drop(F.relu(h + self.res(x)))
         return self.att(h) if self.att is not None else h
 
-# %% ../../nbs/03e_models_stgcn.ipynb #91ddd818
+# %% ../../nbs/03e_models_stgcn.ipynb #f1aac2b6
 class GraphPool(nn.Module):
     "Soft assignment of N regions to K clusters; pools features `(B, C, T, N)` and the graph `(B, N, N)`."
     def __init__(self, channels: int, clusters: int):
@@ -134,7 +134,7 @@ class GraphPool(nn.Module):
 
     def extra_repr(self): return f"clusters={self.clusters}"
 
-# %% ../../nbs/03e_models_stgcn.ipynb #fdaa5d95
+# %% ../../nbs/03e_models_stgcn.ipynb #53ca9acb
 class STGCN(nn.Module):
     "Spatio-temporal GCN: `forward(x (B, N, T), adj (B, N, N) | (N, N), eeg (B, N, T·f) | None)` → `(B, N, H)` or `(B, classes)`."
     def __init__(self, window: int, horizon: int = 1, num_classes: int = 0, objective: str = 'forecast',
@@ -149,10 +149,11 @@ class STGCN(nn.Module):
         self.window, self.horizon, self.num_classes, self.objective = window, horizon, num_classes, objective
         self.hidden, self.checkpoint, self.eeg_factor = hidden, checkpoint, eeg_factor
         kw = dict(kernel=kernel, heads=heads, dropout=dropout, attention=attention, temporal=temporal, spectral_norm=spectral_norm)
-        self.blocks = nn.ModuleList([STBlock(1 if i == 0 else hidden, hidden, **kw) for i in range(blocks)])
+        self.blocks = nn.ModuleList([STBlock(1 if i == 0 else hidden, hidden, **{**kw, 'heads': heads if i == blocks - 1 else 0})
+                                     for i in range(blocks)])                # attention after the last block only
         self.eeg_encoder = nn.Sequential(nn.Conv2d(1, hidden, (eeg_factor, 1), stride=(eeg_factor, 1)), nn.ReLU(),
                                          TemporalConv(hidden, hidden, kernel, temporal)) if fusion else None
-        self.fusion = TemporalAttention(hidden, max(heads, 1), attention, dropout) if fusion else None
+        self.fusion = TemporalAttention(hidden, max(heads, 1), attention) if fusion else None
         self.pool = GraphPool(hidden, pool_clusters) if pool_clusters else None
         self.head = nn.Linear(hidden * window, horizon) if objective == 'forecast' else nn.Linear(hidden, num_classes)
 

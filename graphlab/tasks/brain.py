@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['BrainConfig', 'BrainTask', 'train_variant', 'tangent_logreg', 'network_recovery', 'dti_overlap', 'BrainBaselines']
 
-# %% ../../nbs/05e_tasks_brain.ipynb #7af71b84
+# %% ../../nbs/05e_tasks_brain.ipynb #eac59fd2
 import copy, math
 from dataclasses import dataclass
 
@@ -25,7 +25,7 @@ from ..models.stgcn import STGCN
 from . import Task, register_task, split_loss
 from ..trainer.callbacks import Callback
 
-# %% ../../nbs/05e_tasks_brain.ipynb #1898c831
+# %% ../../nbs/05e_tasks_brain.ipynb #0070f361
 @dataclass
 class BrainConfig:
     "Options of the `brain` task."
@@ -38,8 +38,8 @@ class BrainConfig:
     split_seed: int = 0            # seed of the split (fixed across training seeds)
     window: int = 32               # input frames per sample
     horizon: int = 4               # objective=forecast: frames to predict
-    stride: int = 8                # frames between the starts of consecutive windows
-    n_subjects: int = 10           # data=sim: subjects (each recorded in 2 conditions)
+    stride: int = 12               # frames between the starts of consecutive windows
+    n_subjects: int = 8            # data=sim: subjects (each recorded in 2 conditions)
     n_regions: int = 32            # data=sim: regions
     n_frames: int = 300            # data=sim: fMRI frames per recording (TR 1 s; EEG 8 samples per frame)
     data_seed: int = 0             # data=sim: seed of the network and the signals
@@ -51,7 +51,7 @@ class BrainConfig:
     hidden: int = 32               # channels of the ST-GCN blocks
     blocks: int = 2                # ST-GCN blocks
     kernel: int = 5                # temporal convolution size (odd)
-    heads: int = 4                 # temporal attention heads; 0 = no attention
+    heads: int = 4                 # heads of the temporal attention after the last block; 0 = no attention
     dropout: float = 0.1           # dropout in blocks and attention
     attention: str = 'sdpa'        # sdpa (F.scaled_dot_product_attention) | manual (softmax written out)
     temporal: str = 'vectorized'   # vectorized (one Conv2d over all frames) | loop (one step at a time)
@@ -81,7 +81,7 @@ class BrainConfig:
         if self.data == 'sim' and self.k >= self.n_regions:
             raise ConfigError(f"config key 'k': {self.k} neighbours with {self.n_regions} regions; use k <= {self.n_regions - 1}")
 
-# %% ../../nbs/05e_tasks_brain.ipynb #9d0c1c49
+# %% ../../nbs/05e_tasks_brain.ipynb #f85f9845
 def _load(c: BrainConfig, report: DataReport) -> BrainRecordings:
     if c.data == 'sim':
         rec = simulate_brain(n_subjects=c.n_subjects, n_regions=c.n_regions, n_frames=c.n_frames, seed=c.data_seed)
@@ -94,7 +94,7 @@ def _load(c: BrainConfig, report: DataReport) -> BrainRecordings:
 class BrainTask(Task):
     "Region time-series windows → k-nearest connectivity graph → ST-GCN forecasting or classification."
     config_class = BrainConfig
-    defaults = {'trainer': {'max_epochs': 8, 'batch_size': 32, 'lr': 3e-3, 'weight_decay': 1e-4}}
+    defaults = {'trainer': {'max_epochs': 5, 'batch_size': 32, 'lr': 3e-3, 'weight_decay': 1e-4}}
     rec: BrainRecordings | None = None
     variant: str = 'model'                 # 'model', or a baseline's graph: 'none' | 'shuffled'
 
@@ -194,7 +194,7 @@ class BrainTask(Task):
         if self.config.fusion: out['eeg'] = b['eeg']
         return out
 
-# %% ../../nbs/05e_tasks_brain.ipynb #b164bc94
+# %% ../../nbs/05e_tasks_brain.ipynb #edc35df1
 def _evaluate(task: BrainTask, model: nn.Module, split: str, batch_size: int, device) -> dict:
     model.eval()
     loader = make_loader(task.datasets[split], batch_size, train=False, collate_fn=task.collate)
@@ -232,7 +232,7 @@ def train_variant(task: BrainTask, variant: str, epochs: int, lr: float, batch_s
         return _evaluate(task, model, 'test', 2 * batch_size, device)
     finally: task.variant = 'model'
 
-# %% ../../nbs/05e_tasks_brain.ipynb #021e577c
+# %% ../../nbs/05e_tasks_brain.ipynb #e6969018
 def tangent_logreg(task: BrainTask, seed: int = 0) -> dict:
     "Test metrics of tangent-space connectivity + ℓ2 logistic regression, fitted on the training windows."
     from sklearn.linear_model import LogisticRegression
@@ -268,7 +268,7 @@ def dti_overlap(task: BrainTask, n_null: int = 100, seed: int = 0) -> dict:
     out['dti_overlap_subjects'] = len(res)
     return out
 
-# %% ../../nbs/05e_tasks_brain.ipynb #8538aa3c
+# %% ../../nbs/05e_tasks_brain.ipynb #775244a2
 class BrainBaselines(Callback):
     "Adds the graph baselines, the simple pipelines and the network comparisons to the held-out metrics."
     def on_test_end(self, trainer, task: BrainTask, metrics: dict) -> None:

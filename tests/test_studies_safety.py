@@ -48,7 +48,7 @@ def test_sigterm_stops_everything_refuses_second_process_and_changed_grid_then_r
     d = tmp_path / 'out' / 'gated' / 's'
     a = start(args, tmp_path)
     wait_for(lambda: blocked(tmp_path), what='the gated runs to start')
-    assert len(run_processes(d)) >= 4                                         # papermill + kernel for each of two runs
+    assert len(run_processes(d)) == 2                                         # a kernel per run, no Python process besides
     b = graphlab(*args, cwd=tmp_path)                                         # a second process on the same id
     assert b.returncode == 2 and 'is being run by another graphlab process (pid' in b.stderr, b.stderr
     a.send_signal(signal.SIGTERM)
@@ -83,7 +83,7 @@ def test_ctrl_c_then_sigkill_leftovers_are_ended_before_their_directories_are_to
     wait_for(lambda: blocked(tmp_path), what='the gated runs to start again')
     a.kill(); a.communicate()                                                # SIGKILL: no chance to clean up
     orphans = run_processes(d)
-    assert len(orphans) >= 4, orphans                                        # what a killed runner leaves behind
+    assert len(orphans) == 2, orphans                                        # what a killed runner leaves behind: its kernels
     p = graphlab(*args, '--aggregate', cwd=tmp_path)                         # the next invocation ends them first
     assert p.returncode == 1, (p.stdout, p.stderr)
     assert not any(o.is_running() and o.status() != psutil.STATUS_ZOMBIE for o in orphans)

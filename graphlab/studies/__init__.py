@@ -7,7 +7,7 @@ __all__ = ['GRID_KEYS', 'STATUS_COLUMNS', 'Grid', 'load_grid', 'expand_grid', 'f
            'mean_ci', 'shipped_studies', 'study_folders', 'list_studies', 'Study', 'find_study', 'summarize',
            'aggregate']
 
-# %% ../../nbs/10_studies.ipynb #0caf48e9
+# %% ../../nbs/10_studies.ipynb #4a5ed6f7
 import hashlib, itertools, json, math, re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +20,7 @@ from scipy import stats
 import graphlab
 from ..core import InputError, suggest
 
-# %% ../../nbs/10_studies.ipynb #e7fd14db
+# %% ../../nbs/10_studies.ipynb #baf52f42
 GRID_KEYS = ('parameters', 'runs', 'exclude', 'seeds', 'key_metric', 'timeout', 'report')
 
 @dataclass
@@ -74,7 +74,7 @@ def expand_grid(g: Grid) -> list[dict]:
             seen.add(key); out.append(run)
     return out
 
-# %% ../../nbs/10_studies.ipynb #febeaa54
+# %% ../../nbs/10_studies.ipynb #b5e65312
 def flat_params(run: dict, prefix: str = '') -> dict:
     "`run` with nested mappings flattened to dotted keys; the entries of `overrides` keep their own keys."
     out = {}
@@ -91,7 +91,7 @@ def configuration(runs: list[dict]) -> list[str]:
     keys = list(dict.fromkeys(k for f in flat for k in f if k != 'seed'))
     return [k for k in keys if len({_same(f.get(k)) for f in flat}) > 1]
 
-# %% ../../nbs/10_studies.ipynb #c86516aa
+# %% ../../nbs/10_studies.ipynb #70c2a09e
 def _fmt(v) -> str:
     if isinstance(v, list): return '+'.join(_fmt(x) for x in v)
     return re.sub(r'[^A-Za-z0-9._+-]', '_', str(v))
@@ -119,7 +119,7 @@ def run_names(runs: list[dict]) -> list[str]:
     if dup: raise InputError(f"two runs would share the name '{dup[0]}'; make their parameters differ")
     return names
 
-# %% ../../nbs/10_studies.ipynb #6faca670
+# %% ../../nbs/10_studies.ipynb #c8c7334d
 def mean_ci(values, level: float = 0.95) -> dict:
     "Mean, sample std, t-distribution confidence interval and n of the finite `values`."
     x = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
@@ -131,7 +131,7 @@ def mean_ci(values, level: float = 0.95) -> dict:
     half = stats.t.ppf((1 + level) / 2, n - 1) * s / math.sqrt(n)
     return dict(mean=m, std=s, ci_low=m - half, ci_high=m + half, n=n)
 
-# %% ../../nbs/10_studies.ipynb #54384281
+# %% ../../nbs/10_studies.ipynb #c9d2596f
 def shipped_studies() -> Path | None:
     "The study notebooks shipped with graphlab: package data when installed, the source tree's nbs/studies otherwise."
     pkg = Path(graphlab.__file__).parent
@@ -163,7 +163,7 @@ def list_studies(studies=None, start=None) -> pd.DataFrame:
             rows.append(dict(study=n, source=src, notebook=str(nb), used=n not in seen)); seen.add(n)
     return pd.DataFrame(rows, columns=['study', 'source', 'notebook', 'used'])
 
-# %% ../../nbs/10_studies.ipynb #e06d8371
+# %% ../../nbs/10_studies.ipynb #4bb3de91
 @dataclass
 class Study:
     "Where a study's notebook, default grid and report are."
@@ -191,7 +191,7 @@ def find_study(name: str, studies=None, start=None) -> Study:
     reports = [d / f'{short}_report.ipynb', d / 'summary_report.ipynb'] + ([shipped / 'summary_report.ipynb'] if shipped else [])
     return Study(short, nb, grid if grid.is_file() else None, next((r for r in reports if r.is_file()), None))
 
-# %% ../../nbs/10_studies.ipynb #44947a16
+# %% ../../nbs/10_studies.ipynb #cd9cbfbf
 def _flatten(d: dict, prefix: str = '') -> dict:
     out = {}
     for k, v in d.items():
@@ -226,6 +226,6 @@ def aggregate(summary: pd.DataFrame, config: list[str], params=(), level: float 
             if g[m].notna().any(): rows.append({**dict(zip(config, key)), 'metric': m, **mean_ci(g[m].tolist(), level)})
     return pd.DataFrame(rows)
 
-# %% ../../nbs/10_studies.ipynb #56cafa3b
+# %% ../../nbs/10_studies.ipynb #71818e5a
 from .runner import run_study, study
 

@@ -8,7 +8,7 @@ __all__ = ['BOUND_KEYS', 'MARK', 'EXECUTORS', 'notebook_parameters', 'split_para
            'KernelStartError', 'shutdown_kernel', 'start_kernel', 'execute_run', 'DaskExecutor', 'LocalExecutor',
            'make_executor', 'render_report', 'run_study', 'Terminated', 'study']
 
-# %% ../../nbs/10a_studies_runner.ipynb #eafa26a0
+# %% ../../nbs/10a_studies_runner.ipynb #26e219c0
 import ast, fcntl, json, os, shutil, signal, socket, sys, threading, time
 from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from datetime import datetime
@@ -24,7 +24,7 @@ from . import (Grid, Study, _same, aggregate, configuration, expand_grid, find_s
                               load_grid, run_names, summarize)
 from ..trainer.callbacks import progress_enabled
 
-# %% ../../nbs/10a_studies_runner.ipynb #651a3cda
+# %% ../../nbs/10a_studies_runner.ipynb #b8fe040a
 def notebook_parameters(nb: Path) -> dict:
     "Name -> default value of the notebook's `parameters` cell (the source text where it is not a literal)."
     import papermill as pm
@@ -61,7 +61,7 @@ def check_overrides(split: list[dict], names: list[str], defaults: dict) -> None
             load_config(run_config_class(cls), overrides=ov, base=cls.defaults)
         except InputError as e: raise InputError(f"run '{name}': {e}; nothing was run") from None
 
-# %% ../../nbs/10a_studies_runner.ipynb #d126df41
+# %% ../../nbs/10a_studies_runner.ipynb #99ec2eb9
 BOUND_KEYS = ('parameters', 'runs', 'exclude', 'seeds')
 
 def _differences(old: dict, new: dict) -> list[str]:
@@ -89,7 +89,7 @@ def bind_grid(study_dir: Path, study: Study, grid: Grid) -> None:
         return
     atomic_write(p, yaml.safe_dump(now, sort_keys=False))
 
-# %% ../../nbs/10a_studies_runner.ipynb #06f1bed5
+# %% ../../nbs/10a_studies_runner.ipynb #5df34400
 class StudyLock:
     "Hold `<study_dir>/.lock` (exclusive, or shared for the one `run` of `--only`) for the duration of a `with` block."
     def __init__(self, study_dir: Path, run: str | None = None): self.dir, self.run, self.files = Path(study_dir), run, []
@@ -108,15 +108,15 @@ class StudyLock:
         self.dir.mkdir(parents=True, exist_ok=True)
         self._take(self.dir / '.lock', fcntl.LOCK_SH if self.run else fcntl.LOCK_EX, f"study {self.dir}")
         if self.run:
-            (self.dir / 'runs').mkdir(exist_ok=True)
-            self._take(self.dir / 'runs' / f'.{self.run}.lock', fcntl.LOCK_EX, f"run {self.run} of study {self.dir}")
+            (self.dir / '.locks').mkdir(exist_ok=True)
+            self._take(self.dir / '.locks' / self.run, fcntl.LOCK_EX, f"run {self.run} of study {self.dir}")
         return self
 
     def __exit__(self, *exc):
         for f in reversed(self.files): f.close()
         self.files = []
 
-# %% ../../nbs/10a_studies_runner.ipynb #07b3ca73
+# %% ../../nbs/10a_studies_runner.ipynb #783ef0f8
 MARK = 'GRAPHLAB_STUDY_RUN'
 
 def run_processes(prefix: Path) -> list[psutil.Process]:
@@ -141,7 +141,7 @@ def end_processes(procs: list[psutil.Process], grace: float = 3.0) -> int:
     psutil.wait_procs(alive, timeout=grace)
     return len(procs)
 
-# %% ../../nbs/10a_studies_runner.ipynb #4a84d066
+# %% ../../nbs/10a_studies_runner.ipynb #6f6d4d8a
 def _error_from_notebook(path: Path) -> tuple[str, str, int | None]:
     "The first error in an executed notebook: (name, message, execution count `In [n]` of its cell)."
     try: nb = nbformat.read(path, as_version=4)
@@ -170,7 +170,7 @@ def notebook_imports(nb: Path) -> list[str]:
             elif isinstance(n, ast.ImportFrom) and n.module and not n.level: out.append(n.module)
     return list(dict.fromkeys(out))
 
-# %% ../../nbs/10a_studies_runner.ipynb #c0ee522a
+# %% ../../nbs/10a_studies_runner.ipynb #1ec12f5a
 def prepare_run(run_dir: Path) -> Path:
     "End processes still working in `run_dir` (a killed study's), then make it empty; returns its absolute path."
     run_dir = Path(run_dir).resolve()
@@ -246,7 +246,7 @@ def execute_run(notebook: Path, run_dir: Path, params: dict, kernel: str = 'pyth
     atomic_write(run_dir / 'status.json', json.dumps(status, indent=2))
     return status
 
-# %% ../../nbs/10a_studies_runner.ipynb #ce4299da
+# %% ../../nbs/10a_studies_runner.ipynb #18870798
 EXECUTORS = ('local', 'dask')
 
 def _probe(study_dir: str) -> str:
@@ -259,9 +259,9 @@ def _end_remote(prefix: str) -> int:
     "Runs on a worker: end the processes of runs under `prefix` there."
     return end_processes(run_processes(Path(prefix)))
 
-def _remote_run(notebook, run_dir, params, kernel, timeout, threads):
-    "Runs on a worker: one run, with that machine's environment."
-    return execute_run(Path(notebook), Path(run_dir), params, kernel, timeout, child_env(threads))
+def _remote_run(notebook, run_dir, params, kernel, timeout, share):
+    "Runs on a worker: one run, with that machine's environment and a `share` of its cores."
+    return execute_run(Path(notebook), Path(run_dir), params, kernel, timeout, child_env(share))
 
 class DaskExecutor:
     "Runs on a Dask cluster: `scheduler` address, or a LocalCluster of `workers` processes on 127.0.0.1."
@@ -274,7 +274,7 @@ class DaskExecutor:
             if self.cluster: self.cluster.close()
             raise InputError(f"cannot reach the Dask scheduler at '{scheduler}' ({e}); start one (`dask scheduler`) "
                              "and pass its tcp://HOST:PORT address") from None
-        self.threads = 1 if scheduler is None else max(1, (os.cpu_count() or 1) // max(1, workers))
+        self.share = workers if scheduler is None else 1   # runs sharing one machine: a local cluster's workers
 
     def check_storage(self, study_dir: Path):
         "Fail clearly unless every worker can write into `study_dir` and this process sees what it wrote."
@@ -290,7 +290,7 @@ class DaskExecutor:
                              "directory (--out) must be on storage all workers share")
 
     def submit(self, name, notebook, run_dir, params, kernel, timeout):
-        return self.client.submit(_remote_run, str(notebook), str(run_dir), params, kernel, timeout, self.threads,
+        return self.client.submit(_remote_run, str(notebook), str(run_dir), params, kernel, timeout, self.share,
                                   key=f"run-{name}-{time.time_ns()}", pure=False, retries=0)
 
     def as_completed(self, futs): from distributed import as_completed as ac; return ac(futs)
@@ -303,7 +303,7 @@ class DaskExecutor:
         self.client.close()
         if self.cluster: self.cluster.close()
 
-# %% ../../nbs/10a_studies_runner.ipynb #25c76f79
+# %% ../../nbs/10a_studies_runner.ipynb #a113ac78
 class LocalExecutor:
     "Runs on this machine, `workers` at once; the kernels of the next runs start while these execute."
     def __init__(self, workers: int):
@@ -355,7 +355,7 @@ def make_executor(kind: str, workers: int, scheduler: str | None = None):
     if scheduler and kind != 'dask': raise InputError("--scheduler is for --executor dask")
     return DaskExecutor(workers, scheduler) if kind == 'dask' else LocalExecutor(workers)
 
-# %% ../../nbs/10a_studies_runner.ipynb #2d4f1c76
+# %% ../../nbs/10a_studies_runner.ipynb #686ab700
 def _complete(run_dir: Path) -> bool:
     s = run_dir / 'status.json'
     return s.is_file() and json.loads(s.read_text()).get('status') == 'ok' and (run_dir / 'metrics.json').is_file()
@@ -395,7 +395,7 @@ def _execute(ex, study, todo, study_dir, kernel, timeout, key_metric, progress):
             ex.stop(futs, runs_dir)
             raise
 
-# %% ../../nbs/10a_studies_runner.ipynb #28e0f4e1
+# %% ../../nbs/10a_studies_runner.ipynb #18c2410c
 def run_study(study: Study, grid: Grid, study_dir: Path, workers: int = 1, timeout: float | None = None,
               only: str | None = None, aggregate_only: bool = False, kernel: str = 'python3',
               progress: bool = True, executor: str = 'local', scheduler: str | None = None) -> pd.DataFrame:
@@ -415,7 +415,7 @@ def run_study(study: Study, grid: Grid, study_dir: Path, workers: int = 1, timeo
                                           if (only is None or n == only) and not _complete(study_dir / 'runs' / n)]
         stopped = None
         if todo:
-            ex = make_executor(executor, workers if executor == 'local' or not scheduler else len(todo), scheduler)
+            ex = make_executor(executor, workers, scheduler)
             try:
                 ex.check_storage(study_dir)
                 print(f"study {study.name}: {len(todo)} of {len(names)} runs to execute, "
@@ -440,7 +440,7 @@ def run_study(study: Study, grid: Grid, study_dir: Path, workers: int = 1, timeo
                 summary.attrs['report_failed'] = True
     return summary
 
-# %% ../../nbs/10a_studies_runner.ipynb #897559ff
+# %% ../../nbs/10a_studies_runner.ipynb #75ac227d
 class Terminated(KeyboardInterrupt):
     "SIGTERM, raised in the main thread as Ctrl-C raises KeyboardInterrupt, so both stop a study the same way."
 

@@ -32,6 +32,9 @@ pkg_data = cfg.get('package_data', None)
 if pkg_data:
     package_data[cfg['lib_name']] =  pkg_data.split() # split as multiple files might be listed
 setup_cfg['package_data'] = package_data
+# the study notebooks and grids ship inside the package (graphlab study NAME works outside the repository)
+studies_pkg = cfg['lib_name'] + '.studies.notebooks'
+package_data[studies_pkg] = ['*.ipynb', '*.yaml']
 
 setuptools.setup(
     name = cfg['lib_name'],
@@ -42,7 +45,8 @@ setuptools.setup(
         'Natural Language :: ' + cfg['language'].title(),
     ] + ['Programming Language :: Python :: '+o for o in py_versions[py_versions.index(min_python):]] + (['License :: ' + lic[1] ] if lic[1] else []),
     url = cfg['git_url'],
-    packages = setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
+    packages = setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']) + [studies_pkg],
+    package_dir = {studies_pkg: 'nbs/studies'},
     include_package_data = True,
     install_requires = requirements,
     extras_require={**extras, 'dev': dev_requirements},

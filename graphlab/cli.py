@@ -98,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
                        description='Execute study NAME (a notebook in nbs/studies/ or a path) once per grid point, '
                                    'then write summary.csv, aggregate.csv and report.html. Re-running with the same '
                                    '--study-id executes only missing or failed runs.')
-    s.add_argument('name', help='study name (nbs/studies/NAME.ipynb or NAME_study.ipynb) or notebook path')
+    s.add_argument('name', nargs='?', help='study name (NAME.ipynb or NAME_study.ipynb in --studies, the project\'s '
+                   'nbs/studies, or those shipped with graphlab) or notebook path')
     s.add_argument('--grid', help='grid YAML (default: nbs/studies/NAME.yaml)')
     s.add_argument('--workers', type=int, default=1, help='runs executed at once (default 1)')
     s.add_argument('--study-id', help='study directory name (default: date-time); reuse it to resume')
@@ -109,6 +110,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--list', action='store_true', help='print the run names and exit')
     s.add_argument('--aggregate', action='store_true', help='execute nothing; summarise, aggregate and report')
     s.add_argument('--kernel', default='python3', help='Jupyter kernel name (default python3: this Python)')
+    s.add_argument('--executor', default='local', choices=['local', 'dask'], help='where runs execute: this machine '
+                   '(default) or a Dask cluster')
+    s.add_argument('--scheduler', metavar='ADDR', help='Dask scheduler tcp://HOST:PORT (default: a local cluster of --workers '
+                   'processes); the study directory must be on storage all workers share')
+    s.add_argument('--studies', metavar='DIR', help='folder of study notebooks, looked up before the project\'s nbs/studies '
+                   'and those shipped with graphlab')
+    s.add_argument('--list-studies', action='store_true', help='list the studies found and where each comes from, and exit')
     e = sub.add_parser('evaluate', help="evaluate a saved run's weights on a split",
                        description="Rebuild the task from the run's config.yaml, load the weights and evaluate them; prints the "
                                    "metrics and writes them to RUN_DIR/evaluations/<split>-<weights>.json.")
@@ -157,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == 'study':
             from graphlab.studies import study
             return study(args.name, args.grid, args.workers, args.study_id, args.out, args.timeout, args.param,
-                         args.only, args.list, args.aggregate, args.kernel)
+                         args.only, args.list, args.aggregate, args.kernel, args.executor, args.scheduler, args.studies,
+                         args.list_studies)
         if args.command == 'profile': return _profile(args)
         if args.command == 'data': return _data(args)
         if args.command == 'evaluate': return _evaluate(args)

@@ -1,4 +1,4 @@
-"""The study runner end to end: failure isolation, exit code, summary/aggregate, resume, --only."""
+"""The study runner end to end: failure isolation, exit code, summary/aggregate, resume, --only, configurations."""
 import json
 
 import nbformat
@@ -88,3 +88,39 @@ def test_train_and_evaluate_study_on_digits(tmp_path):
     assert s.status.tolist() == ['ok', 'ok'] and (s.test_accuracy > 0.9).all()
     assert json.loads((d / 'runs' / 'seed=1' / 'metrics.json').read_text())['seed'] == 1
     assert (d / 'report.html').is_file()
+
+
+def test_configurations_are_never_pooled(tmp_path):
+    "Overrides that vary are part of the configuration: one aggregate row per precision, never their average."
+    grid = {'parameters': {'task': 'classify', 'trainer.max_epochs': 1}, 'seeds': [0, 1]}
+    (tmp_path / 'g.yaml').write_text(yaml.safe_dump(grid))
+    p = graphlab('study', 'train_and_evaluate', '--grid', tmp_path / 'g.yaml', '-p', 'trainer.precision=[32,bf16-mixed]',
+                 '--out', tmp_path / 'out', '--study-id', 's', '--workers', '2', cwd=ROOT)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert 'trainer.precision=bf16-mixed,seed=1  ok' in p.stdout, p.stdout            # the progress line names it
+    d = tmp_path / 'out' / 'train_and_evaluate' / 's'
+    s = pd.read_csv(d / 'summary.csv', dtype={'trainer.precision': str})
+    a = pd.read_csv(d / 'aggregate.csv', dtype={'trainer.precision': str}).query("metric == 'test_accuracy'")
+    assert sorted(a['trainer.precision']) == ['32', 'bf16-mixed'] and (a.n == 2).all(), a
+    for prec, row in a.set_index('trainer.precision').iterrows():
+        assert np.isclose(row['mean'], s[s['trainer.precision'] == prec].test_accuracy.mean())
+    cfg = yaml.safe_load((d / 'runs' / 'trainer.precision=bf16-mixed,seed=0' / 'config.yaml').read_text())
+    assert cfg['trainer']['precision'] == 'bf16-mixed'
+
+
+def test_nested_overrides_make_configurations(tmp_path):
+    "An axis of parameter sets with nested overrides: one aggregate row per model, each over its own seeds."
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("model = 'a'\noverrides = {}\nseed = 0\nrun_dir = ''", metadata={'tags': ['parameters']}),
+        nbformat.v4.new_code_cell("import json, pathlib\nv = {'a': 1.0, 'b': 5.0}[model] * overrides['opt']['scale'] + seed\n"
+                                  "pathlib.Path(run_dir, 'metrics.json').write_text(json.dumps({'test_v': v}))")],
+        metadata={'kernelspec': {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}})
+    nbformat.write(nb, tmp_path / 'nested.ipynb')
+    grid = {'parameters': {'arch': [{'model': 'a', 'overrides': {'opt': {'scale': 1}}},
+                                    {'model': 'b', 'overrides': {'opt': {'scale': 2}}}]}, 'seeds': [0, 1]}
+    (tmp_path / 'nested.yaml').write_text(yaml.safe_dump(grid))
+    p = graphlab('study', tmp_path / 'nested.ipynb', '--out', tmp_path / 'out', '--study-id', 's', '--workers', '2', cwd=tmp_path)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    a = pd.read_csv(tmp_path / 'out' / 'nested' / 's' / 'aggregate.csv').query("metric == 'test_v'").set_index('model')
+    assert sorted(a.index) == ['a', 'b'] and (a.n == 2).all()
+    assert np.isclose(a.loc['a', 'mean'], 1.5) and np.isclose(a.loc['b', 'mean'], 10.5) and a.loc['b', 'opt.scale'] == 2

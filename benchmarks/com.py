@@ -16,10 +16,10 @@ from graphlab.tasks.com import collate_graphs
 
 
 def rate(fn, n_items: int, seconds: float) -> float:
-    "Items per CPU-second of `fn()` (each call handles `n_items`), after one warm-up call.
+    """Items per CPU-second of `fn()` (each call handles `n_items`), after one warm-up call.
 
     CPU time of this process (all its threads), not wall time: on a shared machine the wall time
-    mostly measures the other jobs. Divide by the thread count for a rough idle-machine wall rate."
+    mostly measures the other jobs."""
     fn()
     reps, t0 = 0, time.process_time()
     while time.process_time() - t0 < seconds or reps < 3:

@@ -7,8 +7,8 @@ __all__ = ['GRAPH_SUFFIXES', 'ELEMENTS', 'MASSES', 'ELEMENT_MIX', 'validate_grap
            'graph_stats', 'read_graph_folder', 'random_rotation', 'molecule_graph', 'write_molecules',
            'default_graph_folder', 'simulate_charged', 'nbody_data']
 
-# %% ../../nbs/02c_data_geometric.ipynb #e05daaec
-import math, os, shutil
+# %% ../../nbs/02c_data_geometric.ipynb #d3f6b22f
+import os, shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ from ..core import InputError, atomic_write
 from . import DataReport, cached, data_dir, params_key, register_writer
 from ..ops import knn_graph, radius_graph
 
-# %% ../../nbs/02c_data_geometric.ipynb #c982f669
+# %% ../../nbs/02c_data_geometric.ipynb #a8ad5389
 GRAPH_SUFFIXES = ('.npz', '.pt')
 
 def _shape(v) -> str: return 'x'.join(map(str, v.shape)) or 'scalar'
@@ -65,7 +65,7 @@ def read_graph_file(path) -> dict[str, Tensor]:
     if not isinstance(g, dict): raise ValueError(f"holds a {type(g).__name__}, expected a dict of arrays")
     return validate_graph(g)
 
-# %% ../../nbs/02c_data_geometric.ipynb #d24bef29
+# %% ../../nbs/02c_data_geometric.ipynb #bd58e4ba
 def build_edges(pos: Tensor, graph: str = 'radius', radius: float = 2.0, k: int = 6) -> Tensor:
     "Edge list `(2, E)` of the radius (`radius`) or k-nearest (`k`, capped at N - 1) graph of `pos (N, 3)`."
     if graph == 'radius': return radius_graph(pos, radius)
@@ -106,7 +106,7 @@ def read_graph_folder(folder, graph: str = 'radius', radius: float = 2.0, k: int
     report.stats = graph_stats(graphs)
     return graphs, report
 
-# %% ../../nbs/02c_data_geometric.ipynb #f6dabb42
+# %% ../../nbs/02c_data_geometric.ipynb #8a3c6038
 ELEMENTS = ('H', 'C', 'N', 'O', 'S')
 MASSES = np.array([1.008, 12.011, 14.007, 15.999, 32.06])   # standard atomic weights (IUPAC), u
 ELEMENT_MIX = np.array([0.48, 0.34, 0.07, 0.09, 0.02])      # roughly the atom mix of small organic molecules
@@ -143,7 +143,7 @@ def write_molecules(out, n: int | None = None, seed: int = 0) -> str:
     for i in range(n): np.savez(out / f'graph_{i:05d}.npz', **molecule_graph(rng))
     return f"wrote {n:,} molecule-like graphs (5-50 atoms, H/C/N/O/S masses) to {out}"
 
-# %% ../../nbs/02c_data_geometric.ipynb #7ce9fdba
+# %% ../../nbs/02c_data_geometric.ipynb #e3e39418
 def default_graph_folder(n: int = 5000, seed: int = 0, root=None) -> Path:
     "The folder of `write_molecules(n, seed)` under `<root or data_dir()>/com/`, written on first use."
     params = dict(writer='molecules', n=n, seed=seed, version=1)
@@ -156,7 +156,7 @@ def default_graph_folder(n: int = 5000, seed: int = 0, root=None) -> Path:
         os.replace(tmp, d)
     return d
 
-# %% ../../nbs/02c_data_geometric.ipynb #30e35252
+# %% ../../nbs/02c_data_geometric.ipynb #7d37a000
 def simulate_charged(n: int, n_particles: int = 5, seed: int = 0, start: int = 3100, horizon: int = 1000,
                      dt: float = 0.001) -> dict[str, Tensor]:
     "`n` charged-particle systems: `pos, vel (n, P, 3)` after `start` steps, `charge (n, P)`, `target (n, P, 3)` `horizon` steps later."
@@ -185,7 +185,7 @@ def simulate_charged(n: int, n_particles: int = 5, seed: int = 0, start: int = 3
     out = {k: torch.from_numpy(a.transpose(2, 0, 1).copy()) for k, a in out.items()}   # (n, P, 3)
     return dict(**out, charge=torch.from_numpy(q.T.copy()))
 
-# %% ../../nbs/02c_data_geometric.ipynb #e90ce1a7
+# %% ../../nbs/02c_data_geometric.ipynb #9b2c4d16
 def nbody_data(n_train: int = 3000, n_val: int = 2000, n_test: int = 2000, seed: int = 0) -> dict[str, dict]:
     "Train/val/test charged N-body systems (`simulate_charged` with seeds `seed`, `seed + 1`, `seed + 2`), cached."
     sizes = dict(train=n_train, val=n_val, test=n_test)

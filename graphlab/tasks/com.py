@@ -6,7 +6,7 @@
 __all__ = ['COM_MODELS', 'GRAPH_KINDS', 'com_metrics', 'CoMConfig', 'node_input', 'collate_graphs', 'transform_graph',
            'predict_graphs', 'random_transforms', 'HeldOutChecks', 'CoMTask']
 
-# %% ../../nbs/05c_tasks_com.ipynb #90e912d4
+# %% ../../nbs/05c_tasks_com.ipynb #8dd44b8c
 import copy
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,7 @@ from ..models.egnn import EGNN_IMPLS, EGNNCoM, GCNCoM
 from . import Task, register_task
 from ..trainer.callbacks import Callback
 
-# %% ../../nbs/05c_tasks_com.ipynb #a775c7ff
+# %% ../../nbs/05c_tasks_com.ipynb #f6e9c1d2
 def com_metrics(true: Tensor, pred: Tensor) -> dict:
     "MAE, MSE, RMSE overall and per axis, and `dist`: the mean Euclidean distance (rotation-invariant, unlike per-axis errors)."
     return {**regression_metrics(true, pred, 'xyz'), 'dist': float((pred.double() - true.double()).norm(dim=-1).mean())}
@@ -43,8 +43,8 @@ class CoMConfig:
     radius: float = 2.0        # graph=radius: neighbour distance, in the files' length unit (Å in the synthetic set)
     k: int = 6                 # graph=knn: neighbours per node (capped at N - 1)
     model: str = 'egnn'        # egnn (equivariant) | gcn (the original system's GCN baseline)
-    hidden_dim: int = 64       # width of node features and MLPs
-    num_layers: int = 4        # EGNN or GCN layers
+    hidden_dim: int = 32       # width of node features and MLPs
+    num_layers: int = 3        # EGNN or GCN layers
     impl: str = 'edges'        # EGNN implementation: edges (edge lists) | dense (padded (B, N, .) batches); see benchmarks/com.py
     loss: str = 'mae'          # training loss: mae | mse | huber | smooth_l1
     eval_seed: int = 0         # seed of the random rotations, reflections, translations and permutations of the test checks
@@ -58,7 +58,7 @@ class CoMConfig:
         if self.max_graphs < 0: raise ConfigError(f"config key 'max_graphs': {self.max_graphs} must be >= 0")
         if not self.radius > 0: raise ConfigError(f"config key 'radius': {self.radius} must be > 0")
 
-# %% ../../nbs/05c_tasks_com.ipynb #89756981
+# %% ../../nbs/05c_tasks_com.ipynb #72a676b1
 def node_input(g: dict) -> Tensor:
     "Model input of a graph's nodes: its features `x` and `log(mass)`, `(N, F + 1)`."
     return torch.cat([g['x'], g['mass'].log()[:, None]], 1)
@@ -82,7 +82,7 @@ def transform_graph(g: dict, Q: np.ndarray, t: np.ndarray, perm: np.ndarray) -> 
     return dict(pos=(g['pos'] @ Q.T + t)[perm], mass=g['mass'][perm], x=g['x'][perm], edge_index=inv[g['edge_index']],
                 com=g['com'] @ Q.T + t)
 
-# %% ../../nbs/05c_tasks_com.ipynb #608dc4e6
+# %% ../../nbs/05c_tasks_com.ipynb #d8c03a2c
 @torch.no_grad()
 def predict_graphs(model: nn.Module, graphs: list[dict], dtype=torch.float32, batch_size: int = 256) -> Tensor:
     "Centres `(len(graphs), 3)` that `model` predicts for `graphs` (float64 on the CPU)."
@@ -105,13 +105,13 @@ class HeldOutChecks(Callback):
     def on_test_end(self, trainer, task, metrics: dict) -> None:
         metrics.update({f'test_{k}': v for k, v in task.transformed_metrics(trainer.model).items()})
 
-# %% ../../nbs/05c_tasks_com.ipynb #637aa64c
+# %% ../../nbs/05c_tasks_com.ipynb #6dda0545
 @register_task('com')
 class CoMTask(Task):
     "Centre of mass of 3-D point graphs from a folder of graph files; EGNN or GCN; equivariance measured."
     config_class = CoMConfig
     monitor, mode = 'val_mae', 'min'
-    defaults = {'trainer': dict(max_epochs=8, batch_size=32, lr=2e-3, scheduler='plateau', plateau_patience=1, gamma=0.3,
+    defaults = {'trainer': dict(max_epochs=5, batch_size=32, lr=2e-3, scheduler='plateau', plateau_patience=1, gamma=0.3,
                                 weight_decay=0.0)}
     in_dim: int | None = None
 

@@ -6,7 +6,7 @@
 __all__ = ['COM_MODELS', 'GRAPH_KINDS', 'com_metrics', 'CoMConfig', 'node_input', 'collate_graphs', 'transform_graph',
            'predict_graphs', 'random_transforms', 'HeldOutChecks', 'CoMTask']
 
-# %% ../../nbs/05c_tasks_com.ipynb #8dd44b8c
+# %% ../../nbs/05c_tasks_com.ipynb #f576c99a
 import copy
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,7 @@ from ..models.egnn import EGNN_IMPLS, EGNNCoM, GCNCoM
 from . import Task, register_task
 from ..trainer.callbacks import Callback
 
-# %% ../../nbs/05c_tasks_com.ipynb #f6e9c1d2
+# %% ../../nbs/05c_tasks_com.ipynb #67a4878a
 def com_metrics(true: Tensor, pred: Tensor) -> dict:
     "MAE, MSE, RMSE overall and per axis, and `dist`: the mean Euclidean distance (rotation-invariant, unlike per-axis errors)."
     return {**regression_metrics(true, pred, 'xyz'), 'dist': float((pred.double() - true.double()).norm(dim=-1).mean())}
@@ -58,7 +58,7 @@ class CoMConfig:
         if self.max_graphs < 0: raise ConfigError(f"config key 'max_graphs': {self.max_graphs} must be >= 0")
         if not self.radius > 0: raise ConfigError(f"config key 'radius': {self.radius} must be > 0")
 
-# %% ../../nbs/05c_tasks_com.ipynb #72a676b1
+# %% ../../nbs/05c_tasks_com.ipynb #6946d0cc
 def node_input(g: dict) -> Tensor:
     "Model input of a graph's nodes: its features `x` and `log(mass)`, `(N, F + 1)`."
     return torch.cat([g['x'], g['mass'].log()[:, None]], 1)
@@ -82,7 +82,7 @@ def transform_graph(g: dict, Q: np.ndarray, t: np.ndarray, perm: np.ndarray) -> 
     return dict(pos=(g['pos'] @ Q.T + t)[perm], mass=g['mass'][perm], x=g['x'][perm], edge_index=inv[g['edge_index']],
                 com=g['com'] @ Q.T + t)
 
-# %% ../../nbs/05c_tasks_com.ipynb #d8c03a2c
+# %% ../../nbs/05c_tasks_com.ipynb #cb8c1aa2
 @torch.no_grad()
 def predict_graphs(model: nn.Module, graphs: list[dict], dtype=torch.float32, batch_size: int = 256) -> Tensor:
     "Centres `(len(graphs), 3)` that `model` predicts for `graphs` (float64 on the CPU)."
@@ -105,7 +105,7 @@ class HeldOutChecks(Callback):
     def on_test_end(self, trainer, task, metrics: dict) -> None:
         metrics.update({f'test_{k}': v for k, v in task.transformed_metrics(trainer.model).items()})
 
-# %% ../../nbs/05c_tasks_com.ipynb #6dda0545
+# %% ../../nbs/05c_tasks_com.ipynb #d2e1c4db
 @register_task('com')
 class CoMTask(Task):
     "Centre of mass of 3-D point graphs from a folder of graph files; EGNN or GCN; equivariance measured."

@@ -1,0 +1,83 @@
+"""EGNN on edge lists vs dense padded batches: graphs per CPU-second of a training step and of inference at 8, 32 and 128 nodes
+per graph (molecule-like graphs, radius-2 edges, 4 layers of width 64, batches of 32), and the validation pass of a
+folder of graph files (files per CPU-second).
+
+    python benchmarks/com.py [--files 5000] [--batch 32] [--seconds 2]
+"""
+import argparse, tempfile, time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from graphlab.data.geometric import build_edges, molecule_graph, read_graph_folder, validate_graph, write_molecules
+from graphlab.models.egnn import EGNNCoM
+from graphlab.tasks.com import collate_graphs
+
+
+def rate(fn, n_items: int, seconds: float) -> float:
+    """Items per CPU-second of `fn()` (each call handles `n_items`), after one warm-up call.
+
+    CPU time of this process (all its threads), not wall time: on a shared machine the wall time
+    mostly measures the other jobs."""
+    fn()
+    reps, t0 = 0, time.process_time()
+    while time.process_time() - t0 < seconds or reps < 3:
+        fn(); reps += 1
+    return reps * n_items / (time.process_time() - t0)
+
+
+def batch_of(n_nodes: int, bs: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    graphs = []
+    for _ in range(bs):
+        g = validate_graph(molecule_graph(rng, n_nodes, n_nodes))
+        g['edge_index'] = build_edges(g['pos'])
+        graphs.append(g)
+    return collate_graphs(graphs)
+
+
+def model_rates(b: dict, impl: str, seconds: float) -> tuple[float, float]:
+    torch.manual_seed(0)
+    model = EGNNCoM(b['h'].shape[1], 64, 4, impl=impl)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    args = (b['h'], b['pos'], b['edge_index'], b['batch'], b['num_graphs'])
+    def step():
+        opt.zero_grad(); (model(*args) - b['com']).abs().mean().backward(); opt.step()
+    def infer():
+        with torch.no_grad(): model(*args)
+    model.train(); train = rate(step, b['num_graphs'], seconds)
+    model.eval(); inference = rate(infer, b['num_graphs'], seconds)
+    return train, inference
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--files', type=int, default=5000); p.add_argument('--batch', type=int, default=32)
+    p.add_argument('--seconds', type=float, default=2.0)
+    a = p.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    result = {}
+    print(f"{'nodes':>6} {'edges/graph':>12} {'train edges':>12} {'train dense':>12} {'ratio':>6} {'infer edges':>12} "
+          f"{'infer dense':>12} {'ratio':>6}   (graphs per CPU-second; ratio = edges / dense)")
+    for n in (8, 32, 128):
+        b = batch_of(n, a.batch)
+        te, ie = model_rates(b, 'edges', a.seconds)
+        td, id_ = model_rates(b, 'dense', a.seconds)
+        print(f"{n:>6} {b['edge_index'].shape[1] / a.batch:>12.1f} {te:>12.1f} {td:>12.1f} {te / td:>6.2f} {ie:>12.1f} "
+              f"{id_:>12.1f} {ie / id_:>6.2f}")
+        result.update({f'train_edges_{n}': te, f'train_dense_{n}': td, f'train_ratio_{n}': te / td,
+                       f'infer_edges_{n}': ie, f'infer_dense_{n}': id_, f'infer_ratio_{n}': ie / id_})
+    with tempfile.TemporaryDirectory() as d:
+        write_molecules(Path(d), a.files, seed=0)
+        t0, c0 = time.perf_counter(), time.process_time()
+        _, report = read_graph_folder(d)
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
+    print(f"validation pass: {report.loaded:,} files in {dt:.2f} s wall, {dc:.2f} CPU-s = {report.loaded / dc:,.0f} files per CPU-second "
+          "(read, validate, build radius edges)")
+    result['validate_files_cpu_s'] = report.loaded / dc
+    print('RESULT ' + ' '.join(f'{k}={v:.3g}' for k, v in result.items()))
+
+
+if __name__ == '__main__':
+    main()

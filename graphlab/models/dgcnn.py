@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['gather_max', 'EdgeConv', 'DGCNN']
 
-# %% ../../nbs/03d_models_dgcnn.ipynb #adc50bf6
+# %% ../../nbs/03d_models_dgcnn.ipynb #b8a6970b
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -14,20 +14,22 @@ from ..core import InputError
 from ..ops import knn_graph
 
 
-# %% ../../nbs/03d_models_dgcnn.ipynb #1d9d8a7e
+# %% ../../nbs/03d_models_dgcnn.ipynb #3536f2e9
 def gather_max(y: Tensor, idx: Tensor, max_block: int = 2**24) -> Tensor:
     "`out[b, i] = max_j y[b, idx[b, i, j]]` for `y (B, N, C)`, `idx (B, N, k)`, in node chunks of <= `max_block` gathered values."
     B, N, C = y.shape
     k = idx.shape[-1]
-    flat = y.reshape(B * N, C)
-    offs = (torch.arange(B, device=y.device) * N).view(B, 1, 1)
     rows = max(1, min(N, max_block // max(1, B * k * C)))
-    out = [flat[(idx[:, s:s + rows] + offs).reshape(-1)].view(B, -1, k, C).max(2).values   # (B, rows, C)
-           for s in range(0, N, rows)]
-    return torch.cat(out, 1)
+    with torch.no_grad():                                   # which neighbour wins, per node and channel
+        flat, offs = y.detach().reshape(B * N, C), (torch.arange(B, device=y.device) * N).view(B, 1, 1)
+        arg = torch.cat([flat[(idx[:, s:s + rows] + offs).reshape(-1)].view(B, -1, k, C).max(2).indices  # (B, rows, C)
+                         for s in range(0, N, rows)], 1)
+        j = idx.gather(2, arg)                              # (B, N, C): the winning node
+    return y.gather(1, j)                                   # differentiable; backward scatters B·N·C values, not B·N·k·C
 
 
-# %% ../../nbs/03d_models_dgcnn.ipynb #cfb31a7c
+
+# %% ../../nbs/03d_models_dgcnn.ipynb #d17017ee
 class EdgeConv(nn.Module):
     "Dynamic EdgeConv: a kNN graph of the current features, then `max_j LeakyReLU(norm(Θ[h_i, h_j - h_i]))` (see above)."
     def __init__(self, in_channels: int, out_channels: int, k: int = 20, norm: bool = True, slope: float = 0.2,
@@ -54,7 +56,7 @@ class EdgeConv(nn.Module):
     def extra_repr(self) -> str: return f"{self.in_channels}, {self.out_channels}, k={self.k}, norm={self.norm is not None}"
 
 
-# %% ../../nbs/03d_models_dgcnn.ipynb #03618862
+# %% ../../nbs/03d_models_dgcnn.ipynb #156869b9
 class DGCNN(nn.Module):
     "Dynamic graph CNN: EdgeConv layers → concatenation → point MLP → global max+mean pool → embedding and class heads."
     def __init__(self, num_classes: int, in_channels: int = 6, channels=(64, 64, 128), k: int = 20, global_dim: int = 256,

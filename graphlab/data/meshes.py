@@ -8,7 +8,7 @@ __all__ = ['SPLITS', 'SHAPES', 'split_files', 'read_metadata', 'fps_indices', 'r
            'generate_mesh_dataset', 'write_mesh_dataset', 'default_mesh_data', 'random_rotation', 'MeshAugment',
            'ClassGroups', 'collate_groups']
 
-# %% ../../nbs/02d_data_meshes.ipynb #0b1aba7d
+# %% ../../nbs/02d_data_meshes.ipynb #a9a081ef
 import json, os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,7 @@ from ..core import InputError, atomic_write
 from . import DataReport, data_dir, params_key, register_writer
 
 
-# %% ../../nbs/02d_data_meshes.ipynb #de31c4bb
+# %% ../../nbs/02d_data_meshes.ipynb #fa1f3480
 SPLITS = ('train', 'val', 'test')
 
 def split_files(root, split: str) -> tuple[Path, Path]:
@@ -45,7 +45,7 @@ def read_metadata(path) -> list[dict]:
     return samples
 
 
-# %% ../../nbs/02d_data_meshes.ipynb #61708811
+# %% ../../nbs/02d_data_meshes.ipynb #790e709c
 def fps_indices(points: np.ndarray, n: int) -> np.ndarray:
     "Indices of `n` points chosen by farthest-point sampling, starting at point 0 (deterministic)."
     idx = np.zeros(n, dtype=np.int64)
@@ -63,7 +63,7 @@ def resample_indices(points: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([np.arange(V), fps_indices(points, min(V, n - V))[np.arange(n - V) % V]])
 
 
-# %% ../../nbs/02d_data_meshes.ipynb #a8be9c9e
+# %% ../../nbs/02d_data_meshes.ipynb #74d111a9
 def check_mesh(group, min_vertices: int = 4) -> tuple[np.ndarray, np.ndarray]:
     "Coordinates and normals `(V, 3)` of one HDF5 mesh group, or a `ValueError` saying what is wrong."
     out = []
@@ -79,7 +79,7 @@ def check_mesh(group, min_vertices: int = 4) -> tuple[np.ndarray, np.ndarray]:
     return tuple(out)
 
 
-# %% ../../nbs/02d_data_meshes.ipynb #a0c57c02
+# %% ../../nbs/02d_data_meshes.ipynb #41d0ba42
 def prepare_mesh(pts: np.ndarray, nrm: np.ndarray, n: int, normalize: bool = True) -> Tensor:
     "`(n, 6)` float tensor [coordinates, unit normals] resampled to `n` vertices, centred and scaled to RMS radius 1."
     idx = resample_indices(pts, n)
@@ -91,7 +91,7 @@ def prepare_mesh(pts: np.ndarray, nrm: np.ndarray, n: int, normalize: bool = Tru
     return torch.from_numpy(np.concatenate([p, q], 1).astype(np.float32))
 
 
-# %% ../../nbs/02d_data_meshes.ipynb #2660d518
+# %% ../../nbs/02d_data_meshes.ipynb #84afc738
 class MeshSplit(Dataset):
     "One split of the HDF5 layout: items `(x (n, 6), label, subject)`; the file is opened lazily in each process."
     def __init__(self, h5: Path, samples: list[dict], num_vertices: int, subjects: dict, cache: bool = False,
@@ -125,7 +125,7 @@ class MeshSplit(Dataset):
     def __repr__(self): return f"MeshSplit({self.h5.name}, {len(self)} meshes, num_vertices={self.n})"
 
 
-# %% ../../nbs/02d_data_meshes.ipynb #39eaa499
+# %% ../../nbs/02d_data_meshes.ipynb #7a9a9652
 def load_mesh_splits(root, num_vertices: int, cache: bool = False, normalize: bool = True,
                      min_vertices: int = 4) -> tuple[dict[str, MeshSplit], DataReport]:
     "The train/val/test `MeshSplit`s under `root`, every sample checked, and the `DataReport` of what was skipped."
@@ -165,7 +165,7 @@ def load_mesh_splits(root, num_vertices: int, cache: bool = False, normalize: bo
     return splits, report
 
 
-# %% ../../nbs/02d_data_meshes.ipynb #01f0e4ba
+# %% ../../nbs/02d_data_meshes.ipynb #c79ed556
 SHAPES = ('sphere', 'box', 'cylinder', 'capsule', 'cone', 'torus')
 
 def primitive(shape: str) -> 'trimesh.Trimesh':
@@ -187,7 +187,7 @@ def deform(v: np.ndarray, rng: np.random.Generator, strength: float, n_waves: in
     return v
 
 
-# %% ../../nbs/02d_data_meshes.ipynb #a6d274dc
+# %% ../../nbs/02d_data_meshes.ipynb #8dab24c7
 def make_mesh(shape: str, rng: np.random.Generator, subject: np.random.Generator | None = None,
               strength: float = 0.25) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     "Vertices, vertex normals (trimesh) and faces of one instance of `shape`: the subject's deformation, then a small one of its own."
@@ -199,7 +199,7 @@ def make_mesh(shape: str, rng: np.random.Generator, subject: np.random.Generator
     return np.asarray(m.vertices, np.float32), np.asarray(m.vertex_normals, np.float32), np.asarray(m.faces)
 
 
-# %% ../../nbs/02d_data_meshes.ipynb #8daf41ab
+# %% ../../nbs/02d_data_meshes.ipynb #f2687ce6
 def write_mesh_split(root, split: str, meshes: list[tuple[str, str, int, np.ndarray, np.ndarray]]) -> None:
     "Write `[(subject_id, mesh_id, label, coordinates, normals), ...]` as `<split>_data.h5` + `<split>_metadata.json`."
     meta, h5 = split_files(root, split)
@@ -212,7 +212,7 @@ def write_mesh_split(root, split: str, meshes: list[tuple[str, str, int, np.ndar
     atomic_write(meta, json.dumps({'samples': [dict(subject_id=s, mesh_id=m, label=y) for s, m, y, *_ in meshes]}, indent=1))
 
 
-# %% ../../nbs/02d_data_meshes.ipynb #ed86e4fc
+# %% ../../nbs/02d_data_meshes.ipynb #b7050eb0
 def generate_mesh_dataset(root, subjects_per_class: int = 10, meshes_per_subject: int = 4, shapes=SHAPES,
                           seed: int = 0, strength: float = 0.25, fractions=(0.6, 0.2, 0.2)) -> Path:
     "Write a synthetic dataset in the original layout: classes are `shapes`, splits are by subject."
@@ -235,13 +235,13 @@ def generate_mesh_dataset(root, subjects_per_class: int = 10, meshes_per_subject
     return root
 
 
-# %% ../../nbs/02d_data_meshes.ipynb #04300188
+# %% ../../nbs/02d_data_meshes.ipynb #9ad82840
 @register_writer('mesh')
 def write_mesh_dataset(out: Path, n: int | None = None, seed: int = 0) -> str:
-    "`graphlab data mesh --out DIR [--n SUBJECTS_PER_CLASS]`: the synthetic dataset in the original HDF5 layout."
-    k = n or 10
+    "`graphlab data mesh --out DIR [--n MESHES]`: about `n` meshes (default 240) of the synthetic set in the original layout."
+    k = max(3, round((n or 240) / (len(SHAPES) * 4)))       # subjects per shape, 4 meshes each
     generate_mesh_dataset(out, subjects_per_class=k, seed=seed)
-    return f"wrote {len(SHAPES) * k * 4} meshes ({len(SHAPES)} shapes x {k} subjects x 4 meshes) to {out}"
+    return f"wrote {len(SHAPES) * k * 4} meshes ({len(SHAPES)} shapes x {k} subjects x 4 meshes, split by subject) to {out}"
 
 def default_mesh_data(subjects_per_class: int = 10, seed: int = 0, root=None) -> Path:
     "The generated default dataset under `<data_dir()>/mesh/<key>/`, written on first use."
@@ -253,7 +253,7 @@ def default_mesh_data(subjects_per_class: int = 10, seed: int = 0, root=None) ->
     return d
 
 
-# %% ../../nbs/02d_data_meshes.ipynb #3fc57f2f
+# %% ../../nbs/02d_data_meshes.ipynb #6d52cb9e
 def random_rotation(axis: str = 'z', max_degrees: float = 180.0, generator=None) -> Tensor:
     "A `(3, 3)` rotation by an angle uniform in ±`max_degrees` about z (`axis='z'`) or a random axis (`'any'`)."
     a = (torch.rand((), generator=generator) * 2 - 1) * np.deg2rad(max_degrees)
@@ -262,7 +262,7 @@ def random_rotation(axis: str = 'z', max_degrees: float = 180.0, generator=None)
     return torch.eye(3) + torch.sin(a) * K + (1 - torch.cos(a)) * K @ K     # Rodrigues' formula
 
 
-# %% ../../nbs/02d_data_meshes.ipynb #3889b6ae
+# %% ../../nbs/02d_data_meshes.ipynb #6df6cdd8
 @dataclass
 class MeshAugment:
     "Random rotation, isotropic scaling, Gaussian point noise and a mirror flip of an `(n, 6)` mesh; normals follow."
@@ -282,7 +282,7 @@ class MeshAugment:
         return torch.cat([p, torch.nn.functional.normalize(n @ R.T, dim=1)], 1)
 
 
-# %% ../../nbs/02d_data_meshes.ipynb #b4ee3e02
+# %% ../../nbs/02d_data_meshes.ipynb #e9d3ace4
 class ClassGroups(Dataset):
     "Item `i`: `m` meshes of class `i mod C`, from different subjects where possible, so each batch holds several per class."
     def __init__(self, base: MeshSplit, m: int = 4):

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['triplet_loss', 'MeshConfig', 'MeshTask', 'plot_curves', 'plot_loss_parts', 'plot_embedding', 'MeshPlots']
 
-# %% ../../nbs/05d_tasks_mesh.ipynb #b94ca903
+# %% ../../nbs/05d_tasks_mesh.ipynb #15d6fb13
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +25,7 @@ from ..trainer.callbacks import Callback
 from . import Task, register_task
 
 
-# %% ../../nbs/05d_tasks_mesh.ipynb #e844a75a
+# %% ../../nbs/05d_tasks_mesh.ipynb #577c14d6
 def triplet_loss(emb: Tensor, labels: Tensor, subjects: Tensor | None = None, margin: float = 0.2,
                  mining: str = 'batch_hard', reduce: bool = True) -> tuple[Tensor, Tensor]:
     "Online triplet margin loss of a batch and the fraction of active (loss > 0) triplets."
@@ -54,7 +54,7 @@ def triplet_loss(emb: Tensor, labels: Tensor, subjects: Tensor | None = None, ma
     return losses.mean(), (losses > 0).float().mean()
 
 
-# %% ../../nbs/05d_tasks_mesh.ipynb #bf3ecda7
+# %% ../../nbs/05d_tasks_mesh.ipynb #54fc83f8
 @dataclass
 class MeshConfig:
     "Options of the `mesh` task (keys and most defaults as in the original DT-GCNN)."
@@ -95,7 +95,7 @@ class MeshConfig:
         if not self.channels: raise ConfigError("config key 'channels': needs at least one EdgeConv layer")
 
 
-# %% ../../nbs/05d_tasks_mesh.ipynb #2e7a2dc3
+# %% ../../nbs/05d_tasks_mesh.ipynb #b2c08332
 @register_task('mesh')
 class MeshTask(Task):
     "Mesh classification and embedding: a DGCNN trained with cross-entropy plus an online triplet loss."
@@ -161,7 +161,7 @@ class MeshTask(Task):
         return torch.stack([self.splits['test'][i % len(self.splits['test'])][0] for i in range(batch_size)])
 
 
-# %% ../../nbs/05d_tasks_mesh.ipynb #c8bba6c6
+# %% ../../nbs/05d_tasks_mesh.ipynb #1d2925a1
 def _figure(path: Path, fig) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90, bbox_inches='tight')
@@ -189,7 +189,8 @@ def plot_loss_parts(ce: np.ndarray, triplet: np.ndarray, path: Path) -> Path:
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for ax, v, name in zip(axes, (ce, triplet), ('cross-entropy per mesh', 'triplet loss per anchor')):
-        ax.hist(v, bins=30); ax.set_title(f'test: {name}'); ax.set_xlabel(f'mean {v.mean():.3g}, active {np.mean(v > 0):.0%}')
+        ax.hist(v, bins=30); ax.set_title(f'test: {name}'); ax.set_xlabel(f'mean {v.mean():.3g}')
+    axes[1].set_xlabel(axes[1].get_xlabel() + f', active (> 0) {np.mean(triplet > 0):.0%}')
     return _figure(path, fig)
 
 def plot_embedding(xy: np.ndarray, labels: np.ndarray, title: str, path: Path, names=None) -> Path:
@@ -203,7 +204,7 @@ def plot_embedding(xy: np.ndarray, labels: np.ndarray, title: str, path: Path, n
     return _figure(path, fig)
 
 
-# %% ../../nbs/05d_tasks_mesh.ipynb #8ea1cbc0
+# %% ../../nbs/05d_tasks_mesh.ipynb #baae2eaf
 class MeshPlots(Callback):
     "Writes training curves, the test loss-part histograms and t-SNE/UMAP maps of the test embeddings into `<run_dir>/plots`."
     def __init__(self, every: int = 5, umap: bool = True): self.every, self.umap = every, umap

@@ -6,8 +6,8 @@
 __all__ = ['triplet_loss', 'MeshConfig', 'MeshTask', 'plot_curves', 'plot_loss_parts', 'plot_embedding', 'MeshPlots',
            'UntrainedBaseline']
 
-# %% ../../nbs/05d_tasks_mesh.ipynb #37dcb9ed
-import math
+# %% ../../nbs/05d_tasks_mesh.ipynb #fff73e99
+import math, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -26,7 +26,7 @@ from ..trainer.callbacks import Callback
 from . import Task, register_task
 
 
-# %% ../../nbs/05d_tasks_mesh.ipynb #40e447d7
+# %% ../../nbs/05d_tasks_mesh.ipynb #9263cd58
 def triplet_loss(emb: Tensor, labels: Tensor, subjects: Tensor | None = None, margin: float = 0.2,
                  mining: str = 'batch_hard', reduce: bool = True) -> tuple[Tensor, Tensor]:
     "Online triplet margin loss of a batch and the fraction of active (loss > 0) triplets."
@@ -55,7 +55,7 @@ def triplet_loss(emb: Tensor, labels: Tensor, subjects: Tensor | None = None, ma
     return losses.mean(), (losses > 0).float().mean()
 
 
-# %% ../../nbs/05d_tasks_mesh.ipynb #49e4083f
+# %% ../../nbs/05d_tasks_mesh.ipynb #dc589ccc
 @dataclass
 class MeshConfig:
     "Options of the `mesh` task (keys and most defaults as in the original DT-GCNN)."
@@ -96,7 +96,7 @@ class MeshConfig:
         if not self.channels: raise ConfigError("config key 'channels': needs at least one EdgeConv layer")
 
 
-# %% ../../nbs/05d_tasks_mesh.ipynb #80a48067
+# %% ../../nbs/05d_tasks_mesh.ipynb #5927d860
 @register_task('mesh')
 class MeshTask(Task):
     "Mesh classification and embedding: a DGCNN trained with cross-entropy plus an online triplet loss."
@@ -162,19 +162,18 @@ class MeshTask(Task):
         return torch.stack([self.splits['test'][i % len(self.splits['test'])][0] for i in range(batch_size)])
 
 
-# %% ../../nbs/05d_tasks_mesh.ipynb #eafdc8f0
+# %% ../../nbs/05d_tasks_mesh.ipynb #b8347ec1
 def _figure(path: Path, fig) -> Path:
+    "Save `fig` (a bare `matplotlib.figure.Figure`, drawn by Agg: no pyplot backend is switched) to `path`."
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90, bbox_inches='tight')
-    import matplotlib.pyplot as plt; plt.close(fig)
     return path
 
 def plot_curves(history, path: Path) -> Path:
     "Training curves: total loss, its parts, the fraction of active triplets and the validation metrics, per epoch."
-    import matplotlib; matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     h = history
-    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
+    fig = Figure(figsize=(17, 3.6)); axes = fig.subplots(1, 4)
     panels = [('loss', ['train_loss', 'val_loss']), ('loss parts', ['train_ce', 'val_ce', 'train_triplet', 'val_triplet']),
               ('active triplets', ['train_active_triplets', 'val_active_triplets']),
               ('validation', ['val_accuracy', 'val_f1', 'val_recall_at_1', 'val_map_at_r', 'val_chance_accuracy'])]
@@ -186,9 +185,8 @@ def plot_curves(history, path: Path) -> Path:
 
 def plot_loss_parts(ce: np.ndarray, triplet: np.ndarray, path: Path) -> Path:
     "Histograms of the per-mesh cross-entropy and the per-anchor triplet loss on the test set."
-    import matplotlib; matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(9, 3.4)); axes = fig.subplots(1, 2)
     for ax, v, name in zip(axes, (ce, triplet), ('cross-entropy per mesh', 'triplet loss per anchor')):
         ax.hist(v, bins=30); ax.set_title(f'test: {name}'); ax.set_xlabel(f'mean {v.mean():.3g}')
     axes[1].set_xlabel(axes[1].get_xlabel() + f', active (> 0) {np.mean(triplet > 0):.0%}')
@@ -196,16 +194,15 @@ def plot_loss_parts(ce: np.ndarray, triplet: np.ndarray, path: Path) -> Path:
 
 def plot_embedding(xy: np.ndarray, labels: np.ndarray, title: str, path: Path, names=None) -> Path:
     "A 2-D map of embeddings coloured by class."
-    import matplotlib; matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5, 4.4))
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(5, 4.4)); ax = fig.subplots()
     for c in np.unique(labels):
         ax.scatter(*xy[labels == c].T, s=14, label=names[c] if names is not None and c < len(names) else str(c))
     ax.set_title(title); ax.legend(fontsize=7, markerscale=1.2); ax.set_xticks([]); ax.set_yticks([])
     return _figure(path, fig)
 
 
-# %% ../../nbs/05d_tasks_mesh.ipynb #05fab60e
+# %% ../../nbs/05d_tasks_mesh.ipynb #3d07718f
 class MeshPlots(Callback):
     "Writes training curves, the test loss-part histograms and t-SNE/UMAP maps of the test embeddings into `<run_dir>/plots`."
     def __init__(self, every: int = 5, umap: bool = True): self.every, self.umap = every, umap
@@ -234,12 +231,14 @@ class MeshPlots(Callback):
             try: import umap
             except ImportError: metrics['umap_plot'] = 'skipped: umap-learn is not installed (pip install umap-learn)'
             else:
-                xy = umap.UMAP(n_neighbors=min(15, n - 1), random_state=0).fit_transform(e['embedding'])
+                with warnings.catch_warnings():             # umap warns that a seed turns off its parallelism
+                    warnings.simplefilter('ignore', UserWarning)
+                    xy = umap.UMAP(n_neighbors=min(15, n - 1), random_state=0).fit_transform(e['embedding'])
                 plot_embedding(xy, e['label'], f'UMAP of {n} test embeddings', d / 'umap.png', task.class_names)
         metrics['plots'] = sorted(p.name for p in d.glob('*.png'))
 
 
-# %% ../../nbs/05d_tasks_mesh.ipynb #f2accbc4
+# %% ../../nbs/05d_tasks_mesh.ipynb #c6c1e1aa
 class UntrainedBaseline(Callback):
     "Held-out retrieval and accuracy of the model as initialised (before the first step), added to the test metrics."
     def __init__(self): self.metrics = {}

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['REGRESSION_LOSSES', 'confusion_matrix', 'classification_metrics', 'contingency', 'ari', 'nmi', 'modularity_batch',
            'modularity', 'silhouette', 'graph_properties', 'edge_metrics', 'match_nodes', 'detection_metrics',
-           'regression_metrics', 'regression_loss']
+           'regression_metrics', 'regression_loss', 'retrieval_metrics', 'retrieval_chance']
 
 # %% ../nbs/04_metrics.ipynb #4ad95043
 import numpy as np
@@ -231,3 +231,41 @@ def regression_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = 'mse',
     if kind == 'huber': return F.huber_loss(p, t, delta=delta)
     if kind == 'smooth_l1': return F.smooth_l1_loss(p, t, beta=delta)
     raise InputError(f"loss={kind!r}: expected one of {', '.join(REGRESSION_LOSSES)}")
+
+# %% ../nbs/04_metrics.ipynb #78b9714c
+def _gallery(labels, groups):
+    y = _np(labels).ravel()
+    g = np.arange(len(y)) if groups is None else _np(groups).ravel()
+    if len(g) != len(y): raise InputError(f"{len(y)} labels but {len(g)} groups")
+    same, valid = y[:, None] == y[None], g[:, None] != g[None]
+    np.fill_diagonal(valid, False)
+    return same & valid, valid                              # (n, n): relevant, in the gallery
+
+def retrieval_metrics(emb, labels, ks=(1, 5), groups=None) -> dict:
+    "Recall@k for each k and MAP@R of embeddings `(n, d)` (queries without a relevant item are left out)."
+    e = torch.as_tensor(_np(emb), dtype=torch.float64)
+    rel, valid = _gallery(labels, groups)
+    d = torch.cdist(e, e).numpy()
+    d[~valid] = np.inf
+    order = np.argsort(d, axis=1, kind='stable')
+    hits = np.take_along_axis(rel, order, 1)                  # (n, n): relevance by rank
+    R = rel.sum(1); q = R > 0
+    if not q.any(): return {**{f'recall_at_{k}': float('nan') for k in ks}, 'map_at_r': float('nan')}
+    out = {f'recall_at_{k}': float(hits[q, :k].any(1).mean()) for k in ks}
+    ranks = np.arange(1, hits.shape[1] + 1)
+    prec = np.cumsum(hits, 1) / ranks
+    within = ranks[None] <= R[:, None]
+    out['map_at_r'] = float(((prec * hits * within).sum(1)[q] / R[q]).mean())
+    return out
+
+def retrieval_chance(labels, ks=(1, 5), groups=None) -> dict:
+    "Expected Recall@k and MAP@R of a random ranking over the same queries and galleries (exact)."
+    from scipy.special import comb
+    rel, valid = _gallery(labels, groups)
+    R, M = rel.sum(1), valid.sum(1)
+    q = R > 0; R, M = R[q].astype(float), M[q].astype(float)
+    out = {f'recall_at_{k}': float(np.mean(1 - comb(M - R, np.minimum(k, M)) / comb(M, np.minimum(k, M)))) for k in ks}
+    ap = [np.mean([(r / m + (i - 1) * r * (r - 1) / max(m * (m - 1), 1)) / i for i in range(1, int(r) + 1)]) for r, m in zip(R, M)]
+    out['map_at_r'] = float(np.mean(ap))
+    return out
+

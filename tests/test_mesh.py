@@ -1,0 +1,93 @@
+"""`graphlab train mesh` on a dataset another program wrote (plain h5py, one broken sample), `graphlab data mesh`, bad input."""
+import json, subprocess
+
+import h5py
+import numpy as np
+
+from conftest import GRAPHLAB, env
+
+TINY = ['num_vertices=64', 'k=6', 'channels=[8,16]', 'global_dim=32', 'embedding_dim=16', 'samples_per_class=3',
+        'trainer.max_epochs=1', 'trainer.batch_size=2', 'umap=false']
+
+
+def run(*args, cwd, data=None):
+    return subprocess.run([GRAPHLAB, *map(str, args)], cwd=cwd, env=env(GRAPHLAB_DATA=str(data or cwd / 'data')),
+                          capture_output=True, text=True, timeout=600)
+
+
+def surface(kind: str, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    "Points and outward normals on a unit sphere or the surface of a cube."
+    if kind == 'sphere':
+        p = rng.normal(size=(n, 3)); p /= np.linalg.norm(p, axis=1, keepdims=True)
+        return p, p.copy()
+    face = rng.integers(0, 6, n)
+    p = rng.uniform(-1, 1, (n, 3)); nrm = np.zeros((n, 3))
+    ax, sign = face % 3, np.where(face < 3, 1.0, -1.0)
+    p[np.arange(n), ax] = sign; nrm[np.arange(n), ax] = sign
+    return p, nrm
+
+
+def write_foreign_dataset(root):
+    "The original layout written with plain h5py and json: 2 classes, 3 subjects per class per split, varying V."
+    rng, count = np.random.default_rng(0), 0
+    for split, n_subj in (('train', 4), ('val', 2), ('test', 2)):
+        samples = []
+        with h5py.File(root / f'{split}_data.h5', 'w') as f:
+            for label, kind in enumerate(('sphere', 'cube')):
+                for j in range(n_subj):
+                    sid = f'{split}_{kind}_{j}'
+                    stretch = rng.uniform(0.7, 1.3, 3)                    # the subject
+                    for _ in range(3):
+                        count += 1
+                        p, nrm = surface(kind, int(rng.integers(70, 130)), rng)
+                        g = f.create_group(f'{sid}/mesh_{count:06d}')
+                        g.create_dataset('coordinates', data=(p * stretch).astype('f4'))
+                        g.create_dataset('normals', data=nrm.astype('f4'))
+                        samples.append({'subject_id': sid, 'mesh_id': f'mesh_{count:06d}', 'label': label})
+            if split == 'train':                                              # the broken sample
+                f['train_sphere_0/mesh_000001/coordinates'][5, 1] = np.nan
+                samples.append({'subject_id': 'train_sphere_0', 'mesh_id': 'mesh_999999', 'label': 0})   # listed, absent
+        (root / f'{split}_metadata.json').write_text(json.dumps({'samples': samples}))
+
+
+def test_foreign_dataset_trains_and_reports_broken_samples(workdir):
+    data = workdir / 'foreign'; data.mkdir()
+    write_foreign_dataset(data)
+    p = run('train', 'mesh', f'data_dir={data}', *TINY, 'cache=false', 'trainer.num_workers=2',
+            f'run_dir={workdir / "run"}', cwd=workdir)
+    assert p.returncode == 0, p.stderr
+    assert '47 meshes loaded, 2 skipped: see data_report.json' in p.stdout
+    rep = json.loads((workdir / 'run' / 'data_report.json').read_text())
+    reasons = {s['item']: s['reason'] for s in rep['skipped']}
+    assert 'non-finite' in reasons['train/train_sphere_0/mesh_000001']
+    assert 'no group' in reasons['train/train_sphere_0/mesh_999999']
+    m = json.loads((workdir / 'run' / 'metrics.json').read_text())
+    for k in ('accuracy', 'f1', 'mean_class_accuracy', 'recall_at_1', 'recall_at_5', 'map_at_r', 'set_triplet_loss',
+              'chance_accuracy', 'chance_recall_at_1'):
+        assert np.isfinite(m[f'test_{k}']), k
+    assert m['data']['train']['vertices_min'] >= 70 and m['data']['subjects_in_two_splits'] == 0
+    assert sorted(p.name for p in (workdir / 'run' / 'plots').glob('*.png')) == ['curves.png', 'loss_parts.png', 'tsne.png']
+    hist = (workdir / 'run' / 'history.csv').read_text().splitlines()[0]
+    assert all(c in hist for c in ('train_ce', 'train_triplet', 'train_active_triplets', 'val_ce'))
+
+
+def test_data_writer_and_generated_default(workdir):
+    p = run('data', 'mesh', '--out', workdir / 'set', '--n', 72, cwd=workdir)
+    assert p.returncode == 0, p.stderr
+    assert 'wrote 72 meshes' in p.stdout
+    meta = {s: json.loads((workdir / 'set' / f'{s}_metadata.json').read_text())['samples'] for s in ('train', 'val', 'test')}
+    subjects = {s: {m['subject_id'] for m in v} for s, v in meta.items()}
+    assert not (subjects['train'] & subjects['test']) and not (subjects['val'] & subjects['test'])
+    with h5py.File(workdir / 'set' / 'test_data.h5') as f:
+        m = meta['test'][0]
+        assert f[m['subject_id']][m['mesh_id']]['coordinates'].shape[1] == 3
+
+
+def test_bad_input_exits_2(workdir):
+    p = run('train', 'mesh', f'data_dir={workdir / "missing"}', *TINY, cwd=workdir)
+    assert p.returncode == 2 and 'graphlab data mesh' in p.stderr, p.stderr
+    (workdir / 'empty').mkdir()
+    p = run('train', 'mesh', f'data_dir={workdir / "empty"}', *TINY, cwd=workdir)
+    assert p.returncode == 2 and 'train_metadata.json' in p.stderr, p.stderr
+    p = run('train', 'mesh', 'k=64', 'num_vertices=64', cwd=workdir)
+    assert p.returncode == 2 and "'k'" in p.stderr, p.stderr

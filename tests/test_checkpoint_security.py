@@ -29,6 +29,7 @@ def test_load_checkpoint_refuses_code(tmp_path):
 def test_resume_from_malicious_checkpoint_exits_2(workdir):
     run, sentinel = workdir / 'run', workdir / 'pwned'
     write_malicious(run / 'checkpoints' / 'last.ckpt', sentinel)
+    (run / 'config.yaml').write_text('task: classify\n')      # a run directory, as a run writes it
     p = graphlab('train', 'classify', f'run_dir={run}', '--resume', cwd=workdir)
     assert p.returncode == 2, (p.returncode, p.stderr)
     assert 'refusing to load' in p.stderr and 'last.ckpt' in p.stderr, p.stderr

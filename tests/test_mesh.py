@@ -7,7 +7,7 @@ import numpy as np
 from conftest import GRAPHLAB, env
 
 TINY = ['num_vertices=64', 'k=6', 'channels=[8,16]', 'global_dim=32', 'embedding_dim=16', 'samples_per_class=3',
-        'trainer.max_epochs=1', 'trainer.batch_size=2', 'umap=false']
+        'trainer.max_epochs=1', 'trainer.batch_size=2', 'umap=false', 'profile=false']
 
 
 def run(*args, cwd, data=None):
@@ -84,10 +84,6 @@ def test_data_writer_and_generated_default(workdir):
 
 
 def test_bad_input_exits_2(workdir):
-    p = run('train', 'mesh', f'data_dir={workdir / "missing"}', *TINY, cwd=workdir)
-    assert p.returncode == 2 and 'graphlab data mesh' in p.stderr, p.stderr
-    (workdir / 'empty').mkdir()
+    (workdir / 'empty').mkdir()          # the reader's other errors are tested in nbs/02d_data_meshes.ipynb
     p = run('train', 'mesh', f'data_dir={workdir / "empty"}', *TINY, cwd=workdir)
-    assert p.returncode == 2 and 'train_metadata.json' in p.stderr, p.stderr
-    p = run('train', 'mesh', 'k=64', 'num_vertices=64', cwd=workdir)
-    assert p.returncode == 2 and "'k'" in p.stderr, p.stderr
+    assert p.returncode == 2 and 'train_metadata.json' in p.stderr and 'graphlab data mesh' in p.stderr, p.stderr

@@ -6,7 +6,7 @@
 __all__ = ['triplet_loss', 'MeshConfig', 'MeshTask', 'plot_curves', 'plot_loss_parts', 'plot_embedding', 'MeshPlots',
            'UntrainedBaseline']
 
-# %% ../../nbs/05d_tasks_mesh.ipynb #2707852e
+# %% ../../nbs/05d_tasks_mesh.ipynb #b2052ff1
 import math, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +26,7 @@ from ..trainer.callbacks import Callback
 from . import Task, register_task
 
 
-# %% ../../nbs/05d_tasks_mesh.ipynb #5c0729c6
+# %% ../../nbs/05d_tasks_mesh.ipynb #4fb7f791
 def triplet_loss(emb: Tensor, labels: Tensor, subjects: Tensor | None = None, margin: float = 0.2,
                  mining: str = 'batch_hard', reduce: bool = True) -> tuple[Tensor, Tensor]:
     "Online triplet margin loss of a batch and the fraction of active (loss > 0) triplets."
@@ -55,7 +55,7 @@ def triplet_loss(emb: Tensor, labels: Tensor, subjects: Tensor | None = None, ma
     return losses.mean(), (losses > 0).float().mean()
 
 
-# %% ../../nbs/05d_tasks_mesh.ipynb #974872fb
+# %% ../../nbs/05d_tasks_mesh.ipynb #2a050ead
 @dataclass
 class MeshConfig:
     "Options of the `mesh` task (keys and most defaults as in the original DT-GCNN)."
@@ -96,7 +96,7 @@ class MeshConfig:
         if not self.channels: raise ConfigError("config key 'channels': needs at least one EdgeConv layer")
 
 
-# %% ../../nbs/05d_tasks_mesh.ipynb #5ed583b2
+# %% ../../nbs/05d_tasks_mesh.ipynb #2aef3480
 @register_task('mesh')
 class MeshTask(Task):
     "Mesh classification and embedding: a DGCNN trained with cross-entropy plus an online triplet loss."
@@ -162,7 +162,7 @@ class MeshTask(Task):
         return torch.stack([self.splits['test'][i % len(self.splits['test'])][0] for i in range(batch_size)])
 
 
-# %% ../../nbs/05d_tasks_mesh.ipynb #b6b30e07
+# %% ../../nbs/05d_tasks_mesh.ipynb #453689d4
 def _figure(path: Path, fig) -> Path:
     "Save `fig` (a bare `matplotlib.figure.Figure`, drawn by Agg: no pyplot backend is switched) to `path`."
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -202,7 +202,7 @@ def plot_embedding(xy: np.ndarray, labels: np.ndarray, title: str, path: Path, n
     return _figure(path, fig)
 
 
-# %% ../../nbs/05d_tasks_mesh.ipynb #11dd1906
+# %% ../../nbs/05d_tasks_mesh.ipynb #1f353020
 class MeshPlots(Callback):
     "Writes training curves, the test loss-part histograms and t-SNE/UMAP maps of the test embeddings into `<run_dir>/plots`."
     def __init__(self, every: int = 5, umap: bool = True): self.every, self.umap = every, umap
@@ -238,7 +238,7 @@ class MeshPlots(Callback):
         metrics['plots'] = sorted(p.name for p in d.glob('*.png'))
 
 
-# %% ../../nbs/05d_tasks_mesh.ipynb #4a396f62
+# %% ../../nbs/05d_tasks_mesh.ipynb #21794b16
 class UntrainedBaseline(Callback):
     "Held-out retrieval and accuracy of the model as initialised (before the first step), added to the test metrics."
     def __init__(self): self.metrics = {}

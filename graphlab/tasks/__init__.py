@@ -25,6 +25,7 @@ class Task:
     mode: str = 'min'              # whether `monitor` should go down ('min') or up ('max')
     defaults: dict = {}            # run-config defaults this task suggests, e.g. {'trainer': {'max_epochs': 40}}
     data_report = None             # a `graphlab.data.DataReport` set by `setup()` when it reads user files
+    sample_options: dict = {}      # explorer controls besides the sample: name -> choices, the first the default
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.config_class()
@@ -81,6 +82,10 @@ class Task:
 
     def example_input(self, batch_size: int = 1) -> Any:
         "A model input of `batch_size` samples, for profiling (not implemented: the run is not profiled)."
+        raise NotImplementedError
+
+    def show_sample(self, model: nn.Module, index: int, fig, split: str = 'test', **options):
+        "Draw sample `index` of `split` into the matplotlib `fig`: its input, `model`'s prediction and the truth."
         raise NotImplementedError
 
     def __repr__(self): return f"{type(self).__name__}({self.config})"

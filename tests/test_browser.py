@@ -82,20 +82,30 @@ def browser():
         b.close()
 
 
-KERNEL_IDLE = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-  return !!k && k.status === 'idle'; }"""
+# the notebook panel of one path (JupyterLab may restore other tabs; never trust `currentWidget`)
+PANEL = """(path) => window.jupyterapp && [...window.jupyterapp.shell.widgets('main')]
+  .find(w => w.context && w.context.path === path && w.content && w.sessionContext)"""
 
-FINISHED = """() => { const w = window.jupyterapp.shell.currentWidget;
+KERNEL_IDLE = f"""(path) => {{ const w = ({PANEL})(path);
+  const k = w && w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!k && k.status === 'idle' && w.content.widgets.length > 0; }}"""
+
+FINISHED = f"""(path) => {{ const w = ({PANEL})(path);
   const k = w.sessionContext.session && w.sessionContext.session.kernel;
   const cells = w.content.widgets.filter(c => c.model.type === 'code');
   const errored = cells.some(c => c.model.outputs.toJSON().some(o => o.output_type === 'error'));
   const running = [...w.node.querySelectorAll('.jp-InputPrompt')].some(e => e.textContent.includes('*'));
   const done = cells.every(c => c.model.executionCount !== null || c.model.sharedModel.getSource().trim() === '');
-  return !!k && k.status === 'idle' && !running && (done || errored); }"""
+  return !!k && k.status === 'idle' && !running && (done || errored); }}"""
 
-ERRORS = """() => window.jupyterapp.shell.currentWidget.content.widgets.flatMap((c, i) => c.model.type !== 'code' ? [] :
-  c.model.outputs.toJSON().filter(o => o.output_type === 'error').map(o => `cell ${i}: ${o.ename}: ${o.evalue}`))"""
+ERRORS = f"""(path) => ({PANEL})(path).content.widgets.flatMap((c, i) => c.model.type !== 'code' ? [] :
+  c.model.outputs.toJSON().filter(o => o.output_type === 'error').map(o => `cell ${{i}}: ${{o.ename}}: ${{o.evalue}}`))"""
+
+RUN_ALL = f"""async (path) => {{ const w = ({PANEL})(path);
+  window.jupyterapp.shell.activateById(w.id);
+  await window.jupyterapp.commands.execute('notebook:run-all-cells'); }}"""
+
+SHUTDOWN = f"""async (path) => {{ const w = ({PANEL})(path); if (w) await w.sessionContext.shutdown(); }}"""
 
 
 def _explorer_image(explorer) -> str:
@@ -107,15 +117,14 @@ def _explorer_image(explorer) -> str:
 def test_tutorial_in_jupyterlab(lab, browser, name):
     url, token = lab
     page = browser.new_page(viewport={'width': 1400, 'height': 1000})
-    messages = []
-    page.on('pageerror', lambda e: messages.append(str(e)))
+    path = f'tutorials/{name}'
     try:
-        page.goto(f'{url}/lab/tree/tutorials/{name}?token={token}')
-        page.wait_for_function(KERNEL_IDLE, timeout=120_000)
-        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.goto(f'{url}/lab/workspaces/{Path(name).stem}/tree/{path}?reset&token={token}')   # a fresh workspace: this tab only
+        page.wait_for_function(KERNEL_IDLE, arg=path, timeout=120_000, polling=500)
+        page.evaluate(RUN_ALL, path)
         page.wait_for_timeout(2000)
-        page.wait_for_function(FINISHED, timeout=420_000, polling=1000)
-        errors = page.evaluate(ERRORS)
+        page.wait_for_function(FINISHED, arg=path, timeout=420_000, polling=1000)
+        errors = page.evaluate(ERRORS, path)
         assert not errors, f'{name}: cells raised in JupyterLab: {errors}'
 
         explorers = page.locator('.graphlab-explorer')
@@ -130,10 +139,12 @@ def test_tutorial_in_jupyterlab(lab, browser, name):
         page.wait_for_function("([el, src]) => { const i = [...el.querySelectorAll('.widget-output img')]"
                                ".find(x => x.offsetParent !== null); return i && i.src !== src; }",
                                arg=[ex.element_handle(), before], timeout=60_000)
-        page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+        page.wait_for_function(KERNEL_IDLE, arg=path, timeout=60_000)
         page.wait_for_timeout(500)
         SHOTS.mkdir(parents=True, exist_ok=True)
         ex.screenshot(path=str(SHOTS / f'{Path(name).stem}.png'))
         page.screenshot(path=str(SHOTS / f'{Path(name).stem}-page.png'))
     finally:
+        try: page.evaluate(SHUTDOWN, path)                               # end this tutorial's kernel
+        except Exception: pass
         page.close()

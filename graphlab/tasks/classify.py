@@ -107,11 +107,14 @@ class ClassifyTask(Task):
 
     def example_input(self, batch_size: int = 1) -> Tensor: return self.test_batch(batch_size)[0]
 
+    @property
+    def sample_options(self) -> dict:
+        "The explorer's choice of explanation method (graphlab.explain, imported only when asked: captum is slow to import)."
+        from graphlab.explain import EXPLAIN_METHODS
+        return {'method': list(EXPLAIN_METHODS)}
+
 # %% ../../nbs/05b_tasks_classify.ipynb #d765feba
 from fastcore.basics import patch
-from ..explain import EXPLAIN_METHODS
-
-ClassifyTask.sample_options = {'method': list(EXPLAIN_METHODS)}
 
 @patch
 def show_sample(self: ClassifyTask, model: nn.Module, index: int, fig, split: str = 'test', method: str = 'gradcam'):

@@ -336,6 +336,17 @@ def _draw_graph(ax, image: np.ndarray, coords: np.ndarray, adj: np.ndarray, labe
     ax.set_xlim(0, 1); ax.set_ylim(1, 0); ax.set_xticks([]); ax.set_yticks([])
     ax.set_title(title, fontsize=9)
 
+def _aligned(true: np.ndarray, pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    "`labels` (predicted community ids) renamed to the true ids that `pred` overlaps most on the true nodes (colours only)."
+    from scipy.optimize import linear_sum_assignment
+    ok = pred >= 0
+    if not ok.any() or not len(labels): return labels
+    k = int(max(true.max(), pred.max(), labels.max())) + 1
+    overlap = np.zeros((k, k)); np.add.at(overlap, (pred[ok], true[ok]), 1)
+    rows, cols = linear_sum_assignment(-overlap)
+    rename = dict(zip(rows, cols))
+    return np.array([rename.get(int(l), l) for l in labels])
+
 @patch
 def show_sample(self: Image2GraphTask, model: nn.Module, index: int, fig, split: str = 'test'):
     "Picture `index` of `split` with the true graph (left) and the predicted graph (right)."
@@ -349,6 +360,7 @@ def show_sample(self: Image2GraphTask, model: nn.Module, index: int, fig, split:
     left, right = fig.subplots(1, 2)
     _draw_graph(left, image, g['coords'], g['adj'], g['labels'], f"{split} picture {index}: truth ({len(g['labels'])} nodes, {n_true} edges)")
     pos, adj, lab = (g['pos'], g['pos_adj'], g['pos_labels']) if 'pos' in g else (g['coords'], g['pred_adj'], g['pred_labels'])
+    lab = _aligned(g['labels'], g['pred_labels'], lab)
     f1 = edge_metrics([g['adj']], [g['pred_adj']])['edge_f1']
     _draw_graph(right, image, pos, adj, lab, f"prediction: ARI {ari(g['labels'], g['pred_labels']):.2f}, edge F1 {f1:.2f}")
     return fig

@@ -1,6 +1,7 @@
 """EGNN on edge lists vs dense padded batches: graphs per CPU-second of a training step and of inference at 8, 32 and 128 nodes
-per graph (molecule-like graphs, radius-2 edges, 4 layers of width 64; batches of 32 graphs, 4 at 128 nodes, where one dense
-training step of 32 graphs takes ~15 CPU-s), and the validation pass of a folder of graph files (files per CPU-second).
+per graph (the `com` model on molecule-like graphs, radius-2 edges, 4 layers of width 64; batches of 32 graphs, 4 at 128
+nodes, where one dense training step of 32 graphs takes ~15 CPU-s) and on the `nbody` task's 5 fully connected particles
+(velocity EGNN, batches of 100 systems), and the validation pass of a folder of graph files (files per CPU-second).
 Both implementations are timed in the same run on the same batches, on one thread by default: on a shared machine the
 CPU time of several threads counts their spin-waiting while the other jobs hold the cores, and the figures swing 3x from
 run to run. About 2 minutes on the shared 2-core CPU.
@@ -14,8 +15,10 @@ import numpy as np
 import torch
 
 from graphlab.data.geometric import build_edges, molecule_graph, read_graph_folder, validate_graph, write_molecules
-from graphlab.models.egnn import EGNNCoM
+from graphlab.data.geometric import simulate_charged
+from graphlab.models.egnn import EGNN, EGNNCoM
 from graphlab.tasks.com import collate_graphs
+from graphlab.tasks.nbody import collate_systems, split_systems
 
 
 def rate(fn, n_items: int, seconds: float) -> float:
@@ -40,18 +43,31 @@ def batch_of(n_nodes: int, bs: int, seed: int = 0) -> dict:
     return collate_graphs(graphs)
 
 
-def model_rates(b: dict, impl: str, seconds: float) -> tuple[float, float]:
-    torch.manual_seed(0)
-    model = EGNNCoM(b['h'].shape[1], 64, 4, impl=impl)
+def model_rates(model: torch.nn.Module, call, target: torch.Tensor, n_graphs: int, seconds: float) -> tuple[float, float]:
+    "Graphs per CPU-second of a training step (L1 loss, AdamW) and of inference of `call(model)`."
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    args = (b['h'], b['pos'], b['edge_index'], b['batch'], b['num_graphs'])
     def step():
-        opt.zero_grad(); (model(*args) - b['com']).abs().mean().backward(); opt.step()
+        opt.zero_grad(); (call(model) - target).abs().mean().backward(); opt.step()
     def infer():
-        with torch.no_grad(): model(*args)
-    model.train(); train = rate(step, b['num_graphs'], seconds)
-    model.eval(); inference = rate(infer, b['num_graphs'], seconds)
+        with torch.no_grad(): call(model)
+    model.train(); train = rate(step, n_graphs, seconds)
+    model.eval(); inference = rate(infer, n_graphs, seconds)
     return train, inference
+
+
+def com_rates(b: dict, impl: str, seconds: float) -> tuple[float, float]:
+    "`EGNNCoM` (the `com` task's model) on a batch of `collate_graphs`."
+    torch.manual_seed(0)
+    args = (b['h'], b['pos'], b['edge_index'], b['batch'], b['num_graphs'])
+    return model_rates(EGNNCoM(b['h'].shape[1], 64, 4, impl=impl), lambda m: m(*args), b['com'], b['num_graphs'], seconds)
+
+
+def nbody_rates(b: dict, impl: str, seconds: float) -> tuple[float, float]:
+    "The `nbody` task's model (velocity EGNN, charge products as edge attributes) on a batch of `collate_systems`."
+    torch.manual_seed(0)
+    args = (b['h'], b['pos'], b['edge_index'], b['batch'], b['edge_attr'], b['vel'])
+    model = EGNN(1, 64, 4, edge_dim=1, velocity=True, impl=impl)
+    return model_rates(model, lambda m: m(*args)[1], b['target'], b['num_graphs'], seconds)
 
 
 def main():
@@ -67,11 +83,12 @@ def main():
     result = {}
     print(f"{'nodes':>6} {'graphs':>6} {'edges/graph':>12} {'train edges':>12} {'train dense':>12} {'ratio':>6} {'infer edges':>12} "
           f"{'infer dense':>12} {'ratio':>6}   (graphs per CPU-second; ratio = edges / dense)")
-    for n in (8, 32, 128):
-        bs = a.batch if n <= 32 else a.big_batch
-        b = batch_of(n, bs)
-        te, ie = model_rates(b, 'edges', a.seconds)
-        td, id_ = model_rates(b, 'dense', a.seconds)
+    cases = [(n, a.batch if n <= 32 else a.big_batch, com_rates) for n in (8, 32, 128)] + [(5, 100, nbody_rates)]
+    for n, bs, rates in cases:
+        b = batch_of(n, bs) if rates is com_rates else collate_systems(split_systems(simulate_charged(bs, start=10, horizon=10)))
+        te, ie = rates(b, 'edges', a.seconds)
+        td, id_ = rates(b, 'dense', a.seconds)
+        if rates is nbody_rates: n = 'nbody'
         print(f"{n:>6} {bs:>6} {b['edge_index'].shape[1] / bs:>12.1f} {te:>12.1f} {td:>12.1f} {te / td:>6.2f} {ie:>12.1f} "
               f"{id_:>12.1f} {ie / id_:>6.2f}")
         result.update({f'train_edges_{n}': te, f'train_dense_{n}': td, f'train_ratio_{n}': te / td,

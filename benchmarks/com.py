@@ -4,7 +4,7 @@ nodes, where one dense training step of 32 graphs takes ~15 CPU-s) and on the `n
 (velocity EGNN, batches of 100 systems), and the validation pass of a folder of graph files (files per CPU-second).
 Both implementations are timed in the same run on the same batches, on one thread by default: on a shared machine the
 CPU time of several threads counts their spin-waiting while the other jobs hold the cores, and the figures swing 3x from
-run to run. About 2 minutes on the shared 2-core CPU.
+run to run. About 80 s wall on the shared 2-core CPU.
 
     python benchmarks/com.py [--files 5000] [--batch 32] [--big-batch 4] [--seconds 1.5] [--threads 1]
 """

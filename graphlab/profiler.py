@@ -25,7 +25,8 @@ def call_model(model: nn.Module, inputs):
     return model(inputs)
 
 def input_batch_size(inputs) -> int:
-    "Length of the first tensor in `inputs`."
+    "Length of the first tensor in `inputs`, or `inputs['num_graphs']` for a PyG-style batch of graphs."
+    if isinstance(inputs, dict) and isinstance(inputs.get('num_graphs'), int): return inputs['num_graphs']
     return len(first_tensor(inputs))
 
 def _scalar(out) -> Tensor:

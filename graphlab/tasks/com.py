@@ -35,7 +35,7 @@ GRAPH_KINDS = ('radius', 'knn')
 class CoMConfig:
     "Options of the `com` task."
     data_dir: str = ''         # folder of .npz/.pt graph files; '' = the default synthetic set (written once under data/com/)
-    n_graphs: int = 5000       # data_dir='': graphs in the generated set
+    n_graphs: int = 2000       # data_dir='': graphs in the generated set
     data_seed: int = 0         # data_dir='': seed of the generated set
     max_graphs: int = 0        # read only the first N files (by name); 0 = all
     split_seed: int = 0        # seed of the 70/15/15 train/val/test split, fixed across training seeds
@@ -111,7 +111,7 @@ class CoMTask(Task):
     "Centre of mass of 3-D point graphs from a folder of graph files; EGNN or GCN; equivariance measured."
     config_class = CoMConfig
     monitor, mode = 'val_mae', 'min'
-    defaults = {'trainer': dict(max_epochs=5, batch_size=32, lr=2e-3, scheduler='plateau', plateau_patience=1, gamma=0.3,
+    defaults = {'trainer': dict(max_epochs=3, batch_size=32, lr=2e-3, scheduler='plateau', plateau_patience=1, gamma=0.3,
                                 weight_decay=0.0)}
     in_dim: int | None = None
 
@@ -145,6 +145,13 @@ class CoMTask(Task):
         return {**com_metrics(true, pred), **{f'centroid_{k}': v for k, v in base.items()}}
 
     def callbacks(self) -> list: return [HeldOutChecks()]
+
+    def example_input(self, batch_size: int = 1) -> dict:
+        "Model inputs (keyword arguments) of `batch_size` test graphs, for the profiler; it counts graphs via `num_graphs`."
+        if self.in_dim is None: self.setup()
+        test = self.datasets['test']
+        b = collate_graphs([test[i % len(test)] for i in range(batch_size)])
+        return dict(h=b['h'], x=b['pos'], edge_index=b['edge_index'], batch=b['batch'], num_graphs=b['num_graphs'])
 
     def transformed_metrics(self, model: nn.Module) -> dict:
         "Metrics on a randomly rotated/reflected, translated and permuted copy of the test set, and the equivariance error."

@@ -22,6 +22,7 @@ class TrainerConfig:
     batch_size: int = 64            # samples per micro-batch
     eval_batch_size: int = 0        # samples per validation/test batch; 0 = 2 × batch_size
     num_workers: int = 0            # DataLoader worker processes; 0 = load in the main process
+    threads: int = 0                # torch CPU threads; 0 = torch's default (small graph models on a shared machine: 1)
     device: str = 'auto'            # auto | cpu | cuda | cuda:N | mps
     devices: int = 1                # processes of one run (DDP: gloo on CPU, nccl on CUDA); under torchrun: from its environment
     sync_batchnorm: bool = False    # DDP: convert BatchNorm layers to SyncBatchNorm
@@ -71,7 +72,7 @@ class TrainerConfig:
     def __post_init__(self):
         for k, lo in dict(max_epochs=1, batch_size=1, accumulate=1, max_bad_steps=1, eval_batch_size=0,
                           num_workers=0, fast_dev_run=0, warmup_batches=0, step_size=1, plateau_patience=0, patience=0,
-                          devices=1, log_every_n_steps=1).items():
+                          devices=1, log_every_n_steps=1, threads=0).items():
             if getattr(self, k) < lo: raise ConfigError(f"config key 'trainer.{k}': {getattr(self, k)} must be >= {lo}")
         for k in ('lr', 'gamma'):
             v = getattr(self, k)

@@ -77,6 +77,7 @@ def setup(self: Trainer, task: Task) -> None:
     c, t = self.config, self.timer
     with t('seed, device'):
         seed_everything(self.seed, c.deterministic)
+        if c.threads: torch.set_num_threads(c.threads)
         self.device = self.dist.device if self.dist.world_size > 1 else resolve_device(c.device)
         self.precision = precision_policy(c.precision, self.device)
         if self.device.type == 'cuda': torch.backends.cudnn.benchmark = not c.deterministic

@@ -91,7 +91,7 @@ class RunLock:
 # %% ../../nbs/06f_trainer_runs.ipynb #613a01e6
 RESUMABLE = ('run_dir', 'profile', 'trainer.max_epochs', 'trainer.lr', 'trainer.loggers', 'trainer.log_every_n_steps',
              'trainer.wandb_project', 'trainer.wandb_name', 'trainer.wandb_tags', 'trainer.progress', 'trainer.debug',
-             'trainer.num_workers', 'trainer.eval_batch_size', 'trainer.device', 'trainer.resume', 'trainer.test_weights')
+             'trainer.num_workers', 'trainer.threads', 'trainer.eval_batch_size', 'trainer.device', 'trainer.resume', 'trainer.test_weights')
 
 def resume_changes(saved, new, epoch: int) -> dict:
     "The changed keys `{key: [old, new]}` of a resume from a checkpoint at `epoch`; refused ones raise a `ConfigError`."

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['RunExplorer', 'read_history', 'HistoryExplorer', 'StudyExplorer', 'explore_run', 'explore_study']
 
-# %% ../../nbs/09a_viz_explorers.ipynb #3c2e949b
+# %% ../../nbs/09a_viz_explorers.ipynb #0fb0dd6f
 import io
 from pathlib import Path
 
@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
-from IPython.display import display
+from IPython.display import Image, display
 from matplotlib.figure import Figure
 
 from ..core import InputError, read_yaml
 from ..tasks import Task
 
-# %% ../../nbs/09a_viz_explorers.ipynb #0d88e120
+# %% ../../nbs/09a_viz_explorers.ipynb #4bfb3025
 def _png(fig: Figure) -> bytes:
     "PNG bytes of `fig` (what the output area shows)."
     buf = io.BytesIO()
@@ -32,26 +32,35 @@ class _Panel:
     "A row of controls over an output area that `render` redraws with a fresh figure."
     figsize = (10, 4)
 
-    def _build(self, controls: list):
+    def _build(self, controls: list, rows: list | None = None):
         self.out = W.Output(layout=W.Layout(min_height='200px'))
-        for c in controls: c.observe(lambda _: self.render(), 'value')
-        self.widget = W.VBox([W.HBox(controls), self.out])
+        for c in controls: c.observe(lambda _: self._redraw(), 'value')
+        self.widget = W.VBox([*(rows or [W.HBox(controls)]), self.out])
         self.widget.add_class('graphlab-explorer')          # how the browser test finds explorers
-        self.render()
+        self.render()                                       # the first drawing raises: a broken explorer is not built
 
     def render(self) -> None:
+        "Draw into a fresh figure and show it (as PNG: one rendering, also kept in `self.png`)."
         fig = plt.figure(figsize=self.figsize)
         try:
             self.draw(fig)
             self.png = _png(fig)
-            with self.out:
-                self.out.clear_output(wait=True)
-                display(fig)
         finally: plt.close(fig)
+        with self.out:
+            self.out.clear_output(wait=True)
+            display(Image(data=self.png))
+
+    def _redraw(self) -> None:
+        "`render` after a control moved; an error is shown in the output area instead of a stale figure."
+        try: self.render()
+        except Exception as e:
+            with self.out:
+                self.out.clear_output()
+                print(f"could not draw this choice: {type(e).__name__}: {e}")
 
     def _ipython_display_(self): display(self.widget)
 
-# %% ../../nbs/09a_viz_explorers.ipynb #a9f50f75
+# %% ../../nbs/09a_viz_explorers.ipynb #7737e816
 def _run_parts(run, weights: str) -> tuple:
     "(task, model, run_dir) of a `RunResult` or a run directory."
     if hasattr(run, 'task') and hasattr(run, 'trainer'):
@@ -81,7 +90,7 @@ class RunExplorer(_Panel):
         opts = {k: w.value for k, w in self.options.items()}
         self.task.show_sample(self.model, self.index.value, fig, self.split, **opts)
 
-# %% ../../nbs/09a_viz_explorers.ipynb #ddb6b479
+# %% ../../nbs/09a_viz_explorers.ipynb #46a8f1a6
 def read_history(run) -> pd.DataFrame:
     "The `history.csv` of a run directory or `RunResult`, with a clear error when there is none."
     d = Path(getattr(run, 'run_dir', run) or '')
@@ -112,7 +121,7 @@ class HistoryExplorer(_Panel):
             ax.set_ylabel('loss' if g[0].endswith('loss') else 'metric')
         fig.tight_layout()
 
-# %% ../../nbs/09a_viz_explorers.ipynb #33f3b13f
+# %% ../../nbs/09a_viz_explorers.ipynb #e1dfda0a
 def _study_params(d: Path, summary: pd.DataFrame) -> list[str]:
     "The grid's parameters that vary (what tells configurations apart), else the summary's non-numeric columns."
     from graphlab.studies import STATUS_COLUMNS, configuration, expand_grid, flat_params, load_grid
@@ -142,12 +151,8 @@ class StudyExplorer(_Panel):
         self.filters = {p: W.SelectMultiple(options=sorted(s[p].dropna().unique().tolist(), key=str), rows=3, description=p)
                         for p in self.params}
         for f in self.filters.values(): f.value = f.options
-        self.out = W.Output()
-        controls = [self.x, self.y, self.hue, *self.filters.values()]
-        for c in controls: c.observe(lambda _: self.render(), 'value')
-        self.widget = W.VBox([W.HBox([self.x, self.y, self.hue]), W.HBox(list(self.filters.values())), self.out])
-        self.widget.add_class('graphlab-explorer')
-        self.render()
+        self._build([self.x, self.y, self.hue, *self.filters.values()],
+                    rows=[W.HBox([self.x, self.y, self.hue]), W.HBox(list(self.filters.values()))])
 
     def table(self) -> pd.DataFrame:
         "Mean, CI and n of the chosen metric per (x, line) over the selected finished runs."
@@ -173,7 +178,7 @@ class StudyExplorer(_Panel):
         if hue: ax.legend(fontsize=8)
         fig.tight_layout()
 
-# %% ../../nbs/09a_viz_explorers.ipynb #1f8ef713
+# %% ../../nbs/09a_viz_explorers.ipynb #7ebd173d
 def explore_run(run, split: str = 'test', weights: str = 'best') -> W.Tab:
     "Tabs with the run's samples (`RunExplorer`, when the task draws them) and its training curves (`HistoryExplorer`)."
     panels = {}

@@ -3,12 +3,13 @@
 
 The browser is Debian's `chromium` (or $GRAPHLAB_CHROMIUM), driven by Playwright; nothing is downloaded.
 JupyterLab listens on 127.0.0.1 with a token and runs from a temporary directory with its own settings."""
-import json, os, secrets, shutil, socket, subprocess, sys, time, urllib.request
+import ctypes, json, os, secrets, shutil, signal, subprocess, sys, time, urllib.request
 from pathlib import Path
 
 import pytest
 
 from conftest import ROOT
+from graphlab.trainer.distributed import free_port
 
 CHROMIUM = os.environ.get('GRAPHLAB_CHROMIUM') or shutil.which('chromium') or shutil.which('chromium-browser')
 TUTORIALS = sorted(p.name for p in (ROOT / 'nbs' / 'tutorials').glob('*.ipynb'))
@@ -22,10 +23,10 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None or sync_playwright is None,
                                        'GRAPHLAB_CHROMIUM) or no playwright (pip install -e ".[dev]")')
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+def _die_with_parent() -> None:
+    "In the server process: end when pytest ends, however it ends (its kernels follow their parent)."
+    try: ctypes.CDLL('libc.so.6').prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError): pass
 
 
 @pytest.fixture(scope='module')
@@ -39,7 +40,7 @@ def lab(tmp_path_factory):
     (tmp / 'config' / 'labconfig').mkdir(parents=True)
     (tmp / 'config' / 'labconfig' / 'page_config.json').write_text(json.dumps(
         {'disabledExtensions': {'@jupyterlab/apputils-extension:announcements': True}}))              # no news pop-up, no fetch
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, 'JUPYTERLAB_SETTINGS_DIR': str(tmp / 'settings'), 'JUPYTERLAB_WORKSPACES_DIR': str(tmp / 'ws'),
            'JUPYTER_CONFIG_DIR': str(tmp / 'config'), 'JUPYTER_RUNTIME_DIR': str(tmp / 'runtime'),
            'GRAPHLAB_DATA': str(ROOT / 'data'), 'GRAPHLAB_PROGRESS': 'none'}
@@ -48,7 +49,8 @@ def lab(tmp_path_factory):
                              f'--IdentityProvider.token={token}', f'--ServerApp.root_dir={tmp / "root"}',
                              '--LabApp.expose_app_in_browser=True', '--ServerApp.port_retries=0',
                              *(['--allow-root'] if os.geteuid() == 0 else [])],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=_die_with_parent)
     url = f'http://127.0.0.1:{port}'
     try:
         for _ in range(120):

@@ -9,7 +9,7 @@ import psutil
 import yaml
 
 from conftest import GRAPHLAB, ROOT, env, graphlab
-from graphlab.studies.runner import run_processes
+from graphlab.studies.engine import run_processes
 
 
 def gated_study(d):

@@ -8,11 +8,14 @@ __all__ = ['MARK', 'EXECUTORS', 'run_processes', 'end_processes', 'child_env', '
            'make_executor']
 
 # %% ../../nbs/10b_studies_engine.ipynb #41ba3fa7
-import ast, json, os, shutil, socket, threading, time
+import ast, json, os, shutil, socket, sys, threading, time
 from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from datetime import datetime
 from pathlib import Path
 
+# jsonschema (under nbformat) builds the grammar of the optional IRI checker rfc3987_syntax when imported: 1.5-4 s
+# of every `graphlab study` start. Notebook schemas use no IRI format, and jsonschema skips the checker if absent.
+sys.modules.setdefault('rfc3987_syntax', None)
 import nbformat
 import psutil
 

@@ -10,8 +10,20 @@ from scipy import stats
 from conftest import ROOT, graphlab
 
 
-def tiny_study(d):
-    "A notebook that fails for x < 0 and writes metrics y = 2x + seed, and its grid (three runs)."
+KERNEL = {'kernelspec': {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}}
+
+
+def quick_report(d):
+    "A report notebook that only reads summary.csv: for tests that check runs, not the report (the full one costs seconds)."
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("study_dir = ''", metadata={'tags': ['parameters']}),
+        nbformat.v4.new_code_cell("import pathlib\nprint(pathlib.Path(study_dir, 'summary.csv').read_text())")], metadata=KERNEL)
+    nbformat.write(nb, d / 'quick_report.ipynb')
+    return str(d / 'quick_report.ipynb')
+
+
+def tiny_study(d, report=None):
+    "A notebook that fails for x < 0 and writes metrics y = 2x + seed, and its grid (three runs; `report` or the summary report)."
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("x = 1\nseed = 0\nrun_dir = ''", metadata={'tags': ['parameters']}),
         nbformat.v4.new_code_cell("import json, pathlib\nassert x > 0, f'x={x} must be positive'"),
@@ -19,7 +31,7 @@ def tiny_study(d):
         metadata={'kernelspec': {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}})
     nbformat.write(nb, d / 'tiny.ipynb')
     grid = {'parameters': {'x': 1}, 'runs': [{'x': -1}], 'seeds': [0, 1], 'key_metric': 'test_y',
-            'exclude': [{'x': -1, 'seed': 1}], 'report': str(ROOT / 'nbs' / 'studies' / 'summary_report.ipynb')}
+            'exclude': [{'x': -1, 'seed': 1}], 'report': report or str(ROOT / 'nbs' / 'studies' / 'summary_report.ipynb')}
     (d / 'tiny.yaml').write_text(yaml.safe_dump(grid))
     return d / 'tiny.ipynb', d / 'tiny.yaml'
 
@@ -56,7 +68,7 @@ def test_failure_isolation_summary_aggregate_and_resume(tmp_path):
 
 
 def test_list_only_and_aggregate(tmp_path):
-    nb, grid = tiny_study(tmp_path)
+    nb, grid = tiny_study(tmp_path, quick_report(tmp_path))
     base = ['study', nb, '--grid', grid, '--out', tmp_path / 'out', '--study-id', 's2']
     p = graphlab(*base, '--list', cwd=tmp_path)
     assert p.returncode == 0 and p.stdout.split() == ['x=1,seed=0', 'x=1,seed=1', 'x=-1,seed=0']

@@ -3,11 +3,11 @@ failure isolation, exit code, resume and --only the same as the local executor."
 import pandas as pd
 
 from conftest import graphlab
-from test_studies import tiny_study
+from test_studies import quick_report, tiny_study
 
 
 def test_dask_local_cluster_isolates_failure_and_resumes(tmp_path):
-    nb, grid = tiny_study(tmp_path)
+    nb, grid = tiny_study(tmp_path, quick_report(tmp_path))
     args = ['study', nb, '--grid', grid, '--out', tmp_path / 'out', '--study-id', 'd', '--executor', 'dask', '--workers', '2']
     p = graphlab(*args, cwd=tmp_path)
     assert p.returncode == 1, (p.stdout, p.stderr)                           # the failing run: exit 1, after everything

@@ -9,7 +9,8 @@ import psutil
 import yaml
 
 from conftest import GRAPHLAB, ROOT, env, graphlab
-from graphlab.studies.runner import run_processes
+from graphlab.studies.engine import run_processes
+from test_studies import quick_report
 
 
 def gated_study(d):
@@ -22,7 +23,7 @@ def gated_study(d):
         metadata={'kernelspec': {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}})
     nbformat.write(nb, d / 'gated.ipynb')
     (d / 'gate').touch()
-    (d / 'gated.yaml').write_text(yaml.safe_dump({'parameters': {'x': [1, 2, 3], 'gate': str(d / 'gate')}}))
+    (d / 'gated.yaml').write_text(yaml.safe_dump({'parameters': {'x': [1, 2, 3], 'gate': str(d / 'gate')}, 'report': quick_report(d)}))
     return ['study', d / 'gated.ipynb', '--out', d / 'out', '--study-id', 's', '--workers', '2']
 
 

@@ -34,22 +34,49 @@ class Grid:
     timeout: float | None = None                     # seconds per run (None = no limit)
     report: str = ''                                 # report notebook (default: <study>_report or summary_report)
 
+def _bad_key(v, path: str):
+    "The first mapping key in `v` (nested mappings and lists included) that is not a string, as (where, key); else None."
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if not isinstance(k, str): return path, k
+            if (b := _bad_key(x, f"{path}.{k}")): return b
+    elif isinstance(v, list):
+        for i, x in enumerate(v):
+            if (b := _bad_key(x, f"{path}[{i}]")): return b
+    return None
+
 def load_grid(source, overrides: dict | None = None) -> Grid:
     "A `Grid` from a YAML path or a dict, with `overrides` fixing parameters."
+    where = 'the grid'
     if isinstance(source, (str, Path)):
         p = Path(source)
-        if not p.is_file(): raise InputError(f"grid file '{p}' does not exist; pass --grid with an existing YAML file")
-        try: source = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e: raise InputError(f"grid file '{p}' is not valid YAML: {e}") from None
-    if not isinstance(source, dict): raise InputError(f"a grid must be a mapping with keys {', '.join(GRID_KEYS)}")
+        where = f"grid file '{p}'"
+        if not p.is_file(): raise InputError(f"{where} does not exist; pass --grid with an existing YAML file")
+        try: source = yaml.safe_load(p.read_bytes().decode('utf-8')) or {}
+        except UnicodeDecodeError as e:
+            raise InputError(f"{where} is not UTF-8 text (byte {e.object[e.start:e.start + 1]!r} at offset {e.start}); "
+                             "a grid is a YAML text file: save it as UTF-8") from None
+        except yaml.YAMLError as e: raise InputError(f"{where} is not valid YAML: {e}") from None
+    if not isinstance(source, dict): raise InputError(f"{where} must be a mapping with keys {', '.join(GRID_KEYS)}, got {source!r:.80}")
     for k in source:
-        if k not in GRID_KEYS: raise InputError(f"unknown grid key '{k}'{suggest(k, GRID_KEYS)}; valid: {', '.join(GRID_KEYS)}")
-    g = Grid(**source)
-    if not isinstance(g.parameters, dict): raise InputError("grid 'parameters' must be a mapping of name -> value or list")
-    if not isinstance(g.seeds, list) or not g.seeds or not all(isinstance(s, int) for s in g.seeds):
-        raise InputError(f"grid 'seeds' must be a non-empty list of integers, got {g.seeds!r}")
-    for key in ('runs', 'exclude'):
-        if not all(isinstance(r, dict) for r in getattr(g, key)): raise InputError(f"grid '{key}' must be a list of mappings")
+        if k not in GRID_KEYS: raise InputError(f"{where}: unknown key {k!r}{suggest(str(k), GRID_KEYS)}; valid: {', '.join(GRID_KEYS)}")
+    g = Grid(**{k: ('' if v is None and k in ('key_metric', 'report') else v) for k, v in source.items()})
+    expect = dict(parameters=(dict, 'a mapping of name -> value or list (write `parameters: {}` or leave the key out)'),
+                  runs=(list, 'a list of mappings of name -> value (write `runs: []` or leave the key out)'),
+                  exclude=(list, 'a list of mappings of name -> value (write `exclude: []` or leave the key out)'))
+    for key, (kind, what) in expect.items():
+        v = getattr(g, key)
+        if not isinstance(v, kind) or (kind is list and not all(isinstance(r, dict) for r in v)):
+            raise InputError(f"{where}: '{key}' must be {what}, got {v!r:.80}")
+        if (b := _bad_key(v, key)):
+            raise InputError(f"{where}: {b[0]} has the key {b[1]!r} ({type(b[1]).__name__}); parameter names and mapping keys "
+                             f"must be strings: quote it ('{b[1]}':)")
+    if not isinstance(g.seeds, list) or not g.seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in g.seeds):
+        raise InputError(f"{where}: 'seeds' must be a non-empty list of integers, got {g.seeds!r:.80}")
+    if g.timeout is not None and (isinstance(g.timeout, bool) or not isinstance(g.timeout, (int, float)) or not g.timeout > 0):
+        raise InputError(f"{where}: 'timeout' must be a positive number of seconds per run (or null: no limit), got {g.timeout!r:.80}")
+    for key in ('key_metric', 'report'):
+        if not isinstance(getattr(g, key), str): raise InputError(f"{where}: '{key}' must be a string, got {getattr(g, key)!r:.80}")
     g.parameters = {**g.parameters, **(overrides or {})}
     return g
 

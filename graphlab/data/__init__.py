@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, Dataset
 
 from ..core import InputError, Registry, atomic_write
@@ -50,6 +49,7 @@ def split_indices(n: int, fractions: dict[str, float] | None = None, seed: int =
     if min(n_test, n_val, n - n_test - n_val) < 1:
         raise InputError(f"{n} samples are too few to split as {fractions}: every part needs at least one")
     if y is not None: _check_strata(y, {'test': n_test, 'val': n_val, 'train': n - n_test - n_val})
+    from sklearn.model_selection import train_test_split   # here: scikit-learn costs ~1 s to import
     rest, test = train_test_split(idx, test_size=n_test, random_state=seed, stratify=y)
     if y is not None:
         for c in np.unique(y):

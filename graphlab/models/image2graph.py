@@ -160,9 +160,10 @@ class ModelA(nn.Module):
     "Nodes, edges and (by clustering) communities of a drawn graph, from the image alone."
     def __init__(self, width: int = 32, dim: int = 128, pyramid: int = 64, line_channels: int = 8, n_points: int = 32,
                  k: int = 8, gcn_layers: int = 3, hidden: int = 192, max_nodes: int = 24, threshold: float = 0.5,
-                 pixels: int = 64):
+                 pixels: int = 64, knn=knn_graph):
         super().__init__()
         self.width, self.dim, self.pyramid, self.k, self.max_nodes, self.threshold = width, dim, pyramid, k, max_nodes, threshold
+        self.knn = knn              # builds the GCN's kNN graph: (pos, k, mask) -> (indices, valid), e.g. ops.knn_graph
         w, p = width, pyramid
         self.stem = nn.Sequential(conv_bn_act(1, w // 2), conv_bn_act(w // 2, w // 2))
         chans = [w // 2] + [w * m for m in (1, 2, 4, 8, 14)]
@@ -211,7 +212,7 @@ class ModelA(nn.Module):
         h = self.node(torch.cat([sample_nodes(feats['pyramid'], pos), sample_nodes(feats['deep'], pos),
                                  fourier_features(pos)], -1))
         k = max(1, min(self.k, N - 1))
-        adj = knn_adjacency(*knn_graph(pos, k, mask))
+        adj = knn_adjacency(*self.knn(pos, k, mask))
         for layer in self.gcn: h = h + F.relu(layer(h, adj, mask))
         iu = pair_index(N, pos.device)
         hi, hj = h[:, iu[0]], h[:, iu[1]]

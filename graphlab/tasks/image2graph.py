@@ -4,11 +4,10 @@
 
 # %% auto #0
 __all__ = ['Image2GraphConfig', 'pair_mask', 'pair_bce', 'heat_targets', 'focal_loss', 'spectral_baselines', 'knn_graph_loop',
-           'knn_implementation', 'matched_positions', 'Image2GraphTask', 'Image2GraphB', 'Image2GraphA']
+           'matched_positions', 'Image2GraphTask', 'Image2GraphB', 'Image2GraphA']
 
 # %% ../../nbs/05a_tasks_image2graph.ipynb #337d6472
 import hashlib, warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,9 +23,8 @@ from ..core import ConfigError
 from ..data.image_graphs import GraphImageSpec, image_graphs
 from ..metrics import (ari, classification_metrics, detection_metrics, edge_metrics, graph_properties,
                               match_nodes, modularity_batch, nmi, regression_metrics, silhouette)
-import graphlab.models.image2graph as models
 from ..models.image2graph import ModelA, ModelB
-from ..ops import spectral_clustering
+from ..ops import knn_graph, spectral_clustering
 from . import Task, register_task
 
 # %% ../../nbs/05a_tasks_image2graph.ipynb #8df49d76
@@ -140,14 +138,6 @@ def knn_graph_loop(x: Tensor, k: int, mask: Tensor) -> tuple[Tensor, Tensor]:
             idx[b, i, :len(near)], valid[b, i, :len(near)] = others[near], True
     return idx, valid
 
-@contextmanager
-def knn_implementation(impl: str):
-    "Within the block, Model A builds its kNN graph with `knn_graph_loop` if `impl` is 'loop' (`ops.knn_graph` otherwise)."
-    if impl != 'loop': yield; return
-    batched, models.knn_graph = models.knn_graph, knn_graph_loop
-    try: yield
-    finally: models.knn_graph = batched
-
 # %% ../../nbs/05a_tasks_image2graph.ipynb #c8bcc3d2
 def matched_positions(det_pos: Tensor, det_mask: Tensor, coords: Tensor, mask: Tensor, radius: float) -> Tensor:
     "True nodes' positions with each replaced by the detection matched to it (Hungarian, within `radius`)."
@@ -227,15 +217,15 @@ class Image2GraphA(Image2GraphTask):
     "Model A: nodes, edges and communities from the image alone."
     def build_model(self) -> nn.Module:
         c = self.config
-        return ModelA(max_nodes=c.max_nodes, pixels=c.resolution, **{k: v for k, v in dict(width=c.width, dim=c.dim).items() if v})
+        return ModelA(max_nodes=c.max_nodes, pixels=c.resolution, knn=knn_graph_loop if c.knn_impl == 'loop' else knn_graph,
+                      **{k: v for k, v in dict(width=c.width, dim=c.dim).items() if v})
 
     def forward(self, model: nn.Module, batch) -> dict:
         feats = model.encode(batch['image'])
         det = model.detect(feats)
         pos = matched_positions(det['pos'], det['mask'], batch['coords'], batch['mask'], self.config.match_radius)
-        with knn_implementation(self.config.knn_impl):
-            out = {**det, **model.read_graph(feats, pos, batch['mask'])}
-            if not model.training: out['detected'] = model.read_graph(feats, det['pos'], det['mask'])['edge_logits']
+        out = {**det, **model.read_graph(feats, pos, batch['mask'])}
+        if not model.training: out['detected'] = model.read_graph(feats, det['pos'], det['mask'])['edge_logits']
         return out
 
     def loss(self, out: dict, batch) -> Tensor:

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['RunExplorer', 'read_history', 'HistoryExplorer', 'StudyExplorer', 'explore_run', 'explore_study']
 
-# %% ../../nbs/09a_viz_explorers.ipynb #0fb0dd6f
+# %% ../../nbs/09a_viz_explorers.ipynb #d293cbf5
 import io
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from ..core import InputError, read_yaml
 from ..tasks import Task
 
-# %% ../../nbs/09a_viz_explorers.ipynb #4bfb3025
+# %% ../../nbs/09a_viz_explorers.ipynb #9bc8fb4b
 def _png(fig: Figure) -> bytes:
     "PNG bytes of `fig` (what the output area shows)."
     buf = io.BytesIO()
@@ -60,7 +60,7 @@ class _Panel:
 
     def _ipython_display_(self): display(self.widget)
 
-# %% ../../nbs/09a_viz_explorers.ipynb #7737e816
+# %% ../../nbs/09a_viz_explorers.ipynb #1507df3a
 def _run_parts(run, weights: str) -> tuple:
     "(task, model, run_dir) of a `RunResult` or a run directory."
     if hasattr(run, 'task') and hasattr(run, 'trainer'):
@@ -90,7 +90,7 @@ class RunExplorer(_Panel):
         opts = {k: w.value for k, w in self.options.items()}
         self.task.show_sample(self.model, self.index.value, fig, self.split, **opts)
 
-# %% ../../nbs/09a_viz_explorers.ipynb #46a8f1a6
+# %% ../../nbs/09a_viz_explorers.ipynb #3716ad56
 def read_history(run) -> pd.DataFrame:
     "The `history.csv` of a run directory or `RunResult`, with a clear error when there is none."
     d = Path(getattr(run, 'run_dir', run) or '')
@@ -121,12 +121,13 @@ class HistoryExplorer(_Panel):
             ax.set_ylabel('loss' if g[0].endswith('loss') else 'metric')
         fig.tight_layout()
 
-# %% ../../nbs/09a_viz_explorers.ipynb #e1dfda0a
+# %% ../../nbs/09a_viz_explorers.ipynb #5a9ebfbf
 def _study_params(d: Path, summary: pd.DataFrame) -> list[str]:
     "The grid's parameters that vary (what tells configurations apart), else the summary's non-numeric columns."
-    from graphlab.studies import STATUS_COLUMNS, configuration, expand_grid, flat_params, load_grid
-    if (d / 'grid.yaml').is_file():
-        keys = configuration(expand_grid(load_grid(d / 'grid.yaml')))
+    from graphlab.studies import GRID_KEYS, STATUS_COLUMNS, configuration, expand_grid, load_grid
+    if (d / 'grid.yaml').is_file():                     # the runner's copy: the grid plus the notebook it ran
+        bound = read_yaml(d / 'grid.yaml')
+        keys = configuration(expand_grid(load_grid({k: v for k, v in bound.items() if k in GRID_KEYS})))
         if keys: return [k for k in keys if k in summary.columns]
     skip = {'run', 'seed', *STATUS_COLUMNS}
     return [c for c in summary.columns if c not in skip and not pd.api.types.is_numeric_dtype(summary[c])]
@@ -141,44 +142,67 @@ class StudyExplorer(_Panel):
         self.summary, self.figsize = pd.read_csv(d / 'summary.csv'), figsize
         s = self.summary
         self.params = _study_params(d, s) or ['seed']
+        for p in self.params:                            # a parameter some runs do not set (a task's own key): '—' there
+            if s[p].isna().any(): s[p] = s[p].astype(object).where(s[p].notna(), '—')
         skip = {'run', 'seed', *STATUS_COLUMNS, *self.params}
         metrics = [c for c in s.columns if c not in skip and pd.api.types.is_numeric_dtype(s[c]) and s[c].notna().any()]
         if not metrics: raise InputError(f"'{d}/summary.csv' has no metric columns yet (no run finished)")
         key = next((m for m in metrics if m.startswith('test_')), metrics[0])
         self.x = W.Dropdown(options=self.params, description='x')
         self.y = W.Dropdown(options=metrics, value=key, description='metric')
-        self.hue = W.Dropdown(options=['(none)', *self.params], description='lines')
         self.filters = {p: W.SelectMultiple(options=sorted(s[p].dropna().unique().tolist(), key=str), rows=3, description=p)
                         for p in self.params}
         for f in self.filters.values(): f.value = f.options
-        self._build([self.x, self.y, self.hue, *self.filters.values()],
-                    rows=[W.HBox([self.x, self.y, self.hue]), W.HBox(list(self.filters.values()))])
+        self._build([self.x, self.y, *self.filters.values()],
+                    rows=[W.HBox([self.x, self.y]), W.HBox(list(self.filters.values()))])
 
-    def table(self) -> pd.DataFrame:
-        "Mean, CI and n of the chosen metric per (x, line) over the selected finished runs."
-        from graphlab.studies import mean_ci
+    def selected(self) -> pd.DataFrame:
+        "The finished runs the filters keep."
         s = self.summary[self.summary.status == 'ok'] if 'status' in self.summary else self.summary
         for p, f in self.filters.items(): s = s[s[p].isin(f.value)]
-        keys = [self.x.value] + ([self.hue.value] if self.hue.value not in ('(none)', self.x.value) else [])
+        return s
+
+    def lines(self) -> list[str]:
+        "Parameters besides x that vary among the selected runs, less those the ones before them determine (the label)."
+        s, x, kept = self.selected(), self.x.value, []
+        for p in [p for p in self.params if p != x and s[p].astype(str).nunique() > 1]:
+            if s.groupby([s[k].astype(str) for k in [x, *kept]])[p].agg(lambda c: c.astype(str).nunique()).max() > 1: kept.append(p)
+        return kept
+
+    def table(self) -> pd.DataFrame:
+        "Mean, CI and n of the chosen metric per configuration (x and the other varying parameters) over seeds."
+        from graphlab.studies import mean_ci
+        s, x = self.selected(), self.x.value
+        keys = [x] + [p for p in self.params if p != x and s[p].astype(str).nunique() > 1]
         rows = [{**dict(zip(keys, k if isinstance(k, tuple) else (k,))), **mean_ci(g[self.y.value].tolist())}
-                for k, g in s.groupby(keys, sort=True)] if len(s) else []
-        return pd.DataFrame(rows, columns=[*keys, 'mean', 'std', 'ci_low', 'ci_high', 'n'])
+                for k, g in s.groupby(keys, sort=False)] if len(s) else []
+        t = pd.DataFrame(rows, columns=[*keys, 'mean', 'std', 'ci_low', 'ci_high', 'n'])
+        rank = lambda v: (0, float(v), '') if isinstance(v, (int, float, np.number)) else (1, 0, str(v))
+        order = sorted(range(len(t)), key=lambda i: [rank(v) for v in t.loc[i, keys]])
+        return t.iloc[order].reset_index(drop=True)
 
     def draw(self, fig: Figure) -> None:
-        t, ax = self.table(), fig.subplots()
-        x, hue = self.x.value, (self.hue.value if self.hue.value not in ('(none)', self.x.value) else None)
+        t, ax, x, lines = self.table(), fig.subplots(), self.x.value, self.lines()
         numeric = pd.api.types.is_numeric_dtype(t[x])
         pos = t[x] if numeric else t[x].astype(str).map({v: i for i, v in enumerate(dict.fromkeys(t[x].astype(str)))})
-        for k, (name, g) in enumerate(t.assign(_x=pos).groupby(hue, sort=True) if hue else [(None, t.assign(_x=pos))]):
-            ax.plot(g._x, g['mean'], 'o-', color=f'C{k}', label=None if name is None else f'{hue}={name}')
-            ax.fill_between(g._x, g.ci_low, g.ci_high, color=f'C{k}', alpha=0.2, lw=0)
+        t = t.assign(_x=pos.astype(float), **{c: t[c].astype(float) for c in ('mean', 'ci_low', 'ci_high')})
+        groups = list(t.groupby([t[p].astype(str) for p in lines], sort=False)) if lines else [((), t)]
+        for k, (name, g) in enumerate(groups):
+            name = name if isinstance(name, tuple) else (name,)
+            style = dict(color=f'C{k % 10}', label=', '.join(f'{p}={v}' for p, v in zip(lines, name)) or None)
+            if numeric:                                  # a line with its band
+                ax.plot(g._x, g['mean'], 'o-', **style)
+                ax.fill_between(g._x, g.ci_low, g.ci_high, color=style['color'], alpha=0.2, lw=0)
+            else:                                        # categories: points with interval bars, side by side
+                off = (k - (len(groups) - 1) / 2) * 0.08 if lines else 0
+                ax.errorbar(g._x + off, g['mean'], yerr=[g['mean'] - g.ci_low, g.ci_high - g['mean']], fmt='o', capsize=3, **style)
         if not numeric: ax.set_xticks(range(len(dict.fromkeys(t[x].astype(str)))), list(dict.fromkeys(t[x].astype(str))))
         n = sorted(set(t.n.astype(int))) if len(t) else [0]
         ax.set(xlabel=x, ylabel=self.y.value, title=f"mean and 95 % CI over seeds (n = {', '.join(map(str, n))} per point)")
-        if hue: ax.legend(fontsize=8)
+        if lines: ax.legend(fontsize=8)
         fig.tight_layout()
 
-# %% ../../nbs/09a_viz_explorers.ipynb #7ebd173d
+# %% ../../nbs/09a_viz_explorers.ipynb #46fa4db7
 def explore_run(run, split: str = 'test', weights: str = 'best') -> W.Tab:
     "Tabs with the run's samples (`RunExplorer`, when the task draws them) and its training curves (`HistoryExplorer`)."
     panels = {}

@@ -13,6 +13,7 @@ def test_optimization_study_pairs_settings_with_baseline(tmp_path):
                                        'resolution': 32, 'trainer.max_epochs': 1, 'trainer.batch_size': 16}]
     grid['parameters']['setting'] = [{'setting': 'baseline'}, {'setting': 'bf16-mixed', 'trainer.precision': 'bf16-mixed'}]
     grid['runs'] = []
+    grid['seeds'] = [0, 1]                                   # two seeds: enough to pair, and cheap
     (tmp_path / 'g.yaml').write_text(yaml.safe_dump(grid))
     p = graphlab('study', 'optimization', '--grid', tmp_path / 'g.yaml', '--out', tmp_path / 'out', '--study-id', 's',
                  '--workers', '2', cwd=ROOT)

@@ -13,17 +13,21 @@ from graphlab.studies.engine import run_processes
 from test_studies import quick_report
 
 
-def gated_study(d):
-    "Runs x=2 and x=3 write `started` and then wait while the file `gate` exists; x=1 finishes at once."
+def gated_study(d, detach=False):
+    """Runs x=2 and x=3 write `started` and then wait while the file `gate` exists; x=1 finishes at once.
+    With `detach`, x=2 and x=3 first start a process in a session of its own (which outlives its kernel)."""
     nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("x = 1\ngate = ''\nseed = 0\nrun_dir = ''", metadata={'tags': ['parameters']}),
-        nbformat.v4.new_code_cell("import json, pathlib, time\npathlib.Path(run_dir, 'started').touch()\n"
+        nbformat.v4.new_code_cell("x = 1\ngate = ''\ndetach = False\nseed = 0\nrun_dir = ''", metadata={'tags': ['parameters']}),
+        nbformat.v4.new_code_cell("import json, pathlib, subprocess, time\n"
+                                  "if detach and x > 1: subprocess.Popen(['sleep', '600'], start_new_session=True)\n"
+                                  "pathlib.Path(run_dir, 'started').touch()\n"
                                   "while x > 1 and pathlib.Path(gate).exists(): time.sleep(0.2)"),
         nbformat.v4.new_code_cell("pathlib.Path(run_dir, 'metrics.json').write_text(json.dumps({'test_y': 2 * x}))")],
         metadata={'kernelspec': {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}})
     nbformat.write(nb, d / 'gated.ipynb')
     (d / 'gate').touch()
-    (d / 'gated.yaml').write_text(yaml.safe_dump({'parameters': {'x': [1, 2, 3], 'gate': str(d / 'gate')}, 'report': quick_report(d)}))
+    (d / 'gated.yaml').write_text(yaml.safe_dump({'parameters': {'x': [1, 2, 3], 'gate': str(d / 'gate'), 'detach': detach},
+                                                   'report': quick_report(d)}))
     return ['study', d / 'gated.ipynb', '--out', d / 'out', '--study-id', 's', '--workers', '2']
 
 
@@ -39,6 +43,15 @@ def wait_for(cond, timeout=120, what=''):
         time.sleep(0.2)
 
 
+def cwds(procs):
+    "Working directories of `procs` that are still there."
+    out = []
+    for p in procs:
+        try: out.append(p.cwd())
+        except psutil.Error: pass
+    return out
+
+
 def blocked(d, runs=('x=2,seed=0', 'x=3,seed=0')):
     "True once the gated runs have started (their kernels are in the waiting loop)."
     return all((d / 'out' / 'gated' / 's' / 'runs' / r / 'started').is_file() for r in runs)
@@ -49,7 +62,9 @@ def test_sigterm_stops_everything_refuses_second_process_and_changed_grid_then_r
     d = tmp_path / 'out' / 'gated' / 's'
     a = start(args, tmp_path)
     wait_for(lambda: blocked(tmp_path), what='the gated runs to start')
-    assert len(run_processes(d)) == 2                                         # a kernel per run, no Python process besides
+    procs = {p.cwd(): p for p in run_processes(d)}                            # a kernel per run, forked from the study's
+    assert sorted(procs) == sorted(map(str, [d / 'runs', d / 'runs' / 'x=2,seed=0', d / 'runs' / 'x=3,seed=0'])), procs
+    assert {procs[str(d / 'runs' / r)].ppid() for r in ('x=2,seed=0', 'x=3,seed=0')} == {procs[str(d / 'runs')].pid}  # server
     b = graphlab(*args, cwd=tmp_path)                                         # a second process on the same id
     assert b.returncode == 2 and 'is being run by another graphlab process (pid' in b.stderr, b.stderr
     a.send_signal(signal.SIGTERM)
@@ -70,7 +85,7 @@ def test_sigterm_stops_everything_refuses_second_process_and_changed_grid_then_r
 
 
 def test_ctrl_c_then_sigkill_leftovers_are_ended_before_their_directories_are_touched(tmp_path):
-    args = gated_study(tmp_path)
+    args = gated_study(tmp_path, detach=True)
     d = tmp_path / 'out' / 'gated' / 's'
     a = start(args, tmp_path)
     wait_for(lambda: blocked(tmp_path), what='the gated runs to start')
@@ -83,8 +98,11 @@ def test_ctrl_c_then_sigkill_leftovers_are_ended_before_their_directories_are_to
     a = start(args, tmp_path)
     wait_for(lambda: blocked(tmp_path), what='the gated runs to start again')
     a.kill(); a.communicate()                                                # SIGKILL: no chance to clean up
+    runs = [str(d / 'runs' / r) for r in ('x=2,seed=0', 'x=3,seed=0')]
+    wait_for(lambda: sorted(cwds(run_processes(d))) == runs, timeout=30,
+             what="the kernels to end with the killed runner's fork server")
     orphans = run_processes(d)
-    assert len(orphans) == 2, orphans                                        # what a killed runner leaves behind: its kernels
+    assert [o.name() for o in orphans] == ['sleep', 'sleep'], orphans          # what is left: what the runs detached
     p = graphlab(*args, '--aggregate', cwd=tmp_path)                         # the next invocation ends them first
     assert p.returncode == 1, (p.stdout, p.stderr)
     assert not any(o.is_running() and o.status() != psutil.STATUS_ZOMBIE for o in orphans)

@@ -1,7 +1,8 @@
 """Study-runner overhead per run: a fresh kernel per run against a direct in-process call.
 
 The same work, `train('classify', ...)` for `--epochs` epochs on the digits with a given seed,
-is done N times by calling the function directly in this process, and as study runs
+is done N times by calling the function directly in this process (before and after the
+studies, as the machine's speed drifts), and as study runs
 (`nbs/studies/train_and_evaluate.ipynb`, each run in a fresh kernel forked from the study's
 fork server while the previous run executed; one run at a time), in two studies measured in
 this same process: one of a single run and one of N runs. Then
@@ -61,6 +62,7 @@ def main():
         direct_times = [direct(s, d / 'direct')[0] for s in seeds]
         t1, _ = study([100], d / 'one')
         tn, durations = study(seeds, d / 'many')
+        direct_times += [direct(s, d / 'direct-after')[0] for s in seeds]   # the machine may have changed meanwhile
     per_direct = statistics.mean(direct_times)
     per_run = (tn - t1) / (a.runs - 1) - per_direct
     per_study = t1 - per_direct - per_run

@@ -17,7 +17,7 @@ import yaml
 from ..core import InputError, atomic_write, suggest
 from . import (Grid, Study, _same, aggregate, configuration, expand_grid, find_study, flat_params, list_studies,
                               load_grid, run_names, summarize)
-from .engine import child_env, end_processes, execute_run, make_executor, run_processes
+from .engine import child_env, end_processes, execute_run, make_executor, run_processes, study_modules
 from ..trainer.callbacks import progress_enabled
 
 # %% ../../nbs/10a_studies_runner.ipynb #b8fe040a
@@ -137,10 +137,10 @@ def render_report(report: Path, study_dir: Path, kernel: str = 'python3', timeou
         atomic_write(study_dir / 'report.html', html)
     return s
 
-def _execute(ex, study, todo, study_dir, kernel, timeout, key_metric, progress):
+def _execute(ex, study, todo, study_dir, kernel, timeout, key_metric, progress, modules=None):
     from tqdm.auto import tqdm
     runs_dir = study_dir / 'runs'
-    futs = {ex.submit(n, study.notebook, runs_dir / n, p, kernel, timeout): n for n, p in todo}
+    futs = {ex.submit(n, study.notebook, runs_dir / n, p, kernel, timeout, modules): n for n, p in todo}
     with tqdm(total=len(todo), unit='run', disable=not (progress and progress_enabled())) as bar:
         try:
             for i, f in enumerate(ex.as_completed(futs), 1):
@@ -178,7 +178,8 @@ def run_study(study: Study, grid: Grid, study_dir: Path, workers: int = 1, timeo
                 print(f"study {study.name}: {len(todo)} of {len(names)} runs to execute, "
                       f"{'on ' + (scheduler or f'a local Dask cluster of {workers}') if executor == 'dask' else f'{workers} at a time'}"
                       f" -> {study_dir}", flush=True)
-                _execute(ex, study, todo, study_dir, kernel, timeout or grid.timeout, grid.key_metric, progress)
+                _execute(ex, study, todo, study_dir, kernel, timeout or grid.timeout, grid.key_metric, progress,
+                         study_modules(study.notebook, split))   # every run of the grid: the same modules in every kernel
             except KeyboardInterrupt as e: stopped = e
             finally: ex.close()
         summary = summarize(study_dir, names, runs)

@@ -1,7 +1,7 @@
 """A study directory that never lies: interrupts stop every run, leftovers of a killed runner are ended,
 a study id is bound to its grid and run by one process, bad parameters are refused before any run,
 and the shipped studies run from anywhere."""
-import os, signal, subprocess, time
+import json, os, signal, subprocess, time
 
 import nbformat
 import pandas as pd
@@ -127,3 +127,19 @@ def test_shipped_studies_run_from_an_empty_directory(tmp_path):
     d = tmp_path / 'outputs' / 'studies' / 'train_and_evaluate' / 's'
     assert pd.read_csv(d / 'summary.csv').status.tolist() == ['ok'] and (d / 'report.html').is_file()
     assert sorted(os.listdir(tmp_path)) == ['g.yaml', 'outputs']             # nothing written elsewhere
+
+
+def test_ctrl_c_in_one_only_runner_leaves_the_other_runners_runs_alone(tmp_path):
+    args = gated_study(tmp_path)                                             # two `--only` runners of one study (a SLURM array)
+    d = tmp_path / 'out' / 'gated' / 's'
+    a, b = (start([*args, '--only', r], tmp_path) for r in ('x=2,seed=0', 'x=3,seed=0'))
+    wait_for(lambda: blocked(tmp_path), what='both runs to start')
+    a.send_signal(signal.SIGINT)
+    out, err = a.communicate(timeout=60)
+    assert a.returncode == 130, (out, err)
+    assert cwds(run_processes(d / 'runs' / 'x=2,seed=0')) == []
+    assert b.poll() is None and cwds(run_processes(d / 'runs' / 'x=3,seed=0')) == [str(d / 'runs' / 'x=3,seed=0')]
+    (tmp_path / 'gate').unlink()
+    out, err = b.communicate(timeout=120)
+    assert b.returncode == 0, (out, err)
+    assert json.loads((d / 'runs' / 'x=3,seed=0' / 'status.json').read_text())['status'] == 'ok'

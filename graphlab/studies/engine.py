@@ -285,13 +285,17 @@ class LocalExecutor:
 
     def as_completed(self, futs): return as_completed(futs)
 
+    def _processes(self) -> list:
+        "Live processes of the runs queued here (not of other `--only` runners of the study on this machine)."
+        return [p for w in self.queue for p in run_processes(w['run_dir'])]
+
     def stop(self, futs, runs_dir: Path):
         self.stopping.set()
         for f in futs: f.cancel()
         while wait(futs, timeout=0.5).not_done:   # a kernel may have started while the others were being stopped
-            end_processes(run_processes(runs_dir), grace=1)
-        self.close()
-        end_processes(run_processes(runs_dir), grace=1)
+            end_processes(self._processes(), grace=1)
+        self.close()                               # also closes the fork servers, which end their kernels
+        end_processes(self._processes(), grace=1)
 
     def close(self):
         self.pool.shutdown(wait=True, cancel_futures=True); self.starter.shutdown(wait=True, cancel_futures=True)

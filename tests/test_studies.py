@@ -27,7 +27,9 @@ def tiny_study(d, report=None):
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("x = 1\nseed = 0\nrun_dir = ''", metadata={'tags': ['parameters']}),
         nbformat.v4.new_code_cell("import json, pathlib\nassert x > 0, f'x={x} must be positive'"),
-        nbformat.v4.new_code_cell("pathlib.Path(run_dir, 'metrics.json').write_text(json.dumps({'test_y': 2 * x + seed}))")],
+        nbformat.v4.new_code_cell("pathlib.Path(run_dir, 'metrics.json').write_text(json.dumps({'test_y': 2 * x + seed}))\n"
+                                  "import os, psutil  # what the kernel was started by\n"
+                                  "pathlib.Path(run_dir, 'parent.txt').write_text(' '.join(psutil.Process(os.getppid()).cmdline()))")],
         metadata={'kernelspec': {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}})
     nbformat.write(nb, d / 'tiny.ipynb')
     grid = {'parameters': {'x': 1}, 'runs': [{'x': -1}], 'seeds': [0, 1], 'key_metric': 'test_y',
@@ -50,6 +52,7 @@ def test_failure_isolation_summary_aggregate_and_resume(tmp_path):
     assert (bad.status, bad.error, int(bad.cell)) == ('failed', 'AssertionError', 3) and 'x=-1' in bad.message
     assert (d / 'runs' / 'x=-1,seed=0' / 'notebook.ipynb').is_file()          # kept on failure
     assert s.loc['x=1,seed=1', 'test_y'] == 3 and s.loc['x=1,seed=0', 'status'] == 'ok'
+    assert 'graphlab_forkserver' in (d / 'runs' / 'x=1,seed=0' / 'parent.txt').read_text()   # forked from the study's server
 
     a = pd.read_csv(d / 'aggregate.csv')
     row = a[(a.metric == 'test_y')].iloc[0]

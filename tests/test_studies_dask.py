@@ -16,6 +16,8 @@ def test_dask_local_cluster_isolates_failure_and_resumes(tmp_path):
     s = pd.read_csv(d / 'summary.csv').set_index('run')
     assert s.status.to_dict() == {'x=1,seed=0': 'ok', 'x=1,seed=1': 'ok', 'x=-1,seed=0': 'failed'}
     assert s.loc['x=-1,seed=0', 'error'] == 'AssertionError' and s.loc['x=1,seed=1', 'test_y'] == 3
+    for r in ('x=1,seed=0', 'x=1,seed=1'):                                   # kernels forked from the workers' fork servers
+        assert 'graphlab_forkserver' in (d / 'runs' / r / 'parent.txt').read_text()
     p = graphlab(*args, cwd=tmp_path)                                         # resume: only the failed run
     assert p.returncode == 1 and '1 of 3 runs to execute' in p.stdout, p.stdout
     p = graphlab(*args, '--only', 'x=1,seed=0', cwd=tmp_path)                 # complete already: nothing to do

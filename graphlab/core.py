@@ -6,11 +6,11 @@
 __all__ = ['PRECISION_ALIASES', 'InputError', 'ConfigError', 'suggest', 'Registry', 'config_keys', 'config_from_dict',
            'parse_overrides', 'read_yaml', 'load_config', 'to_dict', 'to_yaml', 'config_help', 'seed_everything',
            'resolve_device', 'Precision', 'precision_policy', 'reset_peak_memory', 'peak_memory_mb', 'apply_to_tensors',
-           'to_device', 'first_tensor', 'cast_inputs', 'flatten_dict', 'PhaseTimer', 'versions', 'OutputError',
-           'atomic_write']
+           'to_device', 'first_tensor', 'cast_inputs', 'flatten_dict', 'PhaseTimer', 'source_commit', 'versions',
+           'OutputError', 'atomic_write']
 
 # %% ../nbs/00_core.ipynb #7b81f99b
-import dataclasses, difflib, os, platform, random, resource, sys, time, types, typing, warnings
+import dataclasses, difflib, functools, os, platform, random, resource, subprocess, sys, time, types, typing, warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -352,11 +352,23 @@ class PhaseTimer:
         return '\n'.join(['start-up phases:'] + rows)
 
 # %% ../nbs/00_core.ipynb #1995d703
+@functools.cache
+def source_commit() -> str:
+    "Git commit of the graphlab checkout this process imported, '+dirty' if its modules or notebooks differ; '' if not a checkout."
+    root = Path(__file__).resolve().parent.parent
+    if not (root / '.git').exists(): return ''
+    git = lambda *a: subprocess.run(['git', '-C', str(root), *a], capture_output=True, text=True, timeout=10)
+    try:
+        head = git('rev-parse', '--short=12', 'HEAD')
+        if head.returncode: return ''
+        return head.stdout.strip() + ('+dirty' if git('status', '--porcelain', '--', 'graphlab', 'nbs').stdout.strip() else '')
+    except (OSError, subprocess.SubprocessError): return ''
+
 def versions() -> dict:
-    "Versions of python, torch, numpy and graphlab on this machine."
+    "Versions of python, torch, numpy and graphlab on this machine, and the source commit (installed from a checkout)."
     import graphlab
-    return dict(graphlab=str(graphlab.__version__), torch=str(torch.__version__), numpy=str(np.__version__),
-                python=platform.python_version(), platform=platform.platform())
+    return dict(graphlab=str(graphlab.__version__), commit=source_commit(), torch=str(torch.__version__),
+                numpy=str(np.__version__), python=platform.python_version(), platform=platform.platform())
 
 # %% ../nbs/00_core.ipynb #6001206e
 class OutputError(InputError):

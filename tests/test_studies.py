@@ -139,3 +139,21 @@ def test_nested_overrides_make_configurations(tmp_path):
     a = pd.read_csv(tmp_path / 'out' / 'nested' / 's' / 'aggregate.csv').query("metric == 'test_v'").set_index('model')
     assert sorted(a.index) == ['a', 'b'] and (a.n == 2).all()
     assert np.isclose(a.loc['a', 'mean'], 1.5) and np.isclose(a.loc['b', 'mean'], 10.5) and a.loc['b', 'opt.scale'] == 2
+
+
+def test_resume_grid_continues_an_unfinished_run(tmp_path):
+    "`resume: true`: a run that left checkpoints continues from last.ckpt when the study runs again; otherwise afresh."
+    grid = {'parameters': {'task': 'toy', 'trainer.max_epochs': 2}, 'seeds': [0], 'resume': True,
+            'report': quick_report(tmp_path)}
+    (tmp_path / 'g.yaml').write_text(yaml.safe_dump(grid))
+    run = lambda: graphlab('study', 'train_and_evaluate', '--grid', tmp_path / 'g.yaml', '--out', tmp_path / 'out',
+                           '--study-id', 's', cwd=ROOT)
+    assert (p := run()).returncode == 0, (p.stdout, p.stderr)
+    r = tmp_path / 'out' / 'train_and_evaluate' / 's' / 'runs' / 'seed=0'
+    first = json.loads((r / 'metrics.json').read_text())
+    for f in ('status.json', 'metrics.json'): (r / f).unlink()      # as if the study had been killed before its end
+    assert (p := run()).returncode == 0, (p.stdout, p.stderr)
+    resumes = [json.loads(line) for line in (r / 'resumes.jsonl').read_text().splitlines()]
+    assert len(resumes) == 1 and resumes[0]['checkpoint'].endswith('last.ckpt')
+    assert len(pd.read_csv(r / 'history.csv')) == 2                 # continued at epoch 2 of 2: no epoch trained twice
+    assert json.loads((r / 'metrics.json').read_text())['test_accuracy'] == first['test_accuracy']

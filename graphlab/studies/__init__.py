@@ -21,7 +21,7 @@ import graphlab
 from ..core import InputError, flatten_dict, suggest
 
 # %% ../../nbs/10_studies.ipynb #baf52f42
-GRID_KEYS = ('parameters', 'runs', 'exclude', 'seeds', 'key_metric', 'timeout', 'report')
+GRID_KEYS = ('parameters', 'runs', 'exclude', 'seeds', 'key_metric', 'timeout', 'report', 'resume')
 
 @dataclass
 class Grid:
@@ -33,6 +33,7 @@ class Grid:
     key_metric: str = ''                             # metric shown per finished run (else its monitored one)
     timeout: float | None = None                     # seconds per run (None = no limit)
     report: str = ''                                 # report notebook (default: <study>_report or summary_report)
+    resume: bool = False                             # re-running an unfinished run continues it from its checkpoints
 
 def _bad_key(v, path: str):
     "The first mapping key in `v` (nested mappings and lists included) that is not a string, as (where, key); else None."
@@ -75,6 +76,7 @@ def load_grid(source, overrides: dict | None = None) -> Grid:
         raise InputError(f"{where}: 'seeds' must be a non-empty list of integers, got {g.seeds!r:.80}")
     if g.timeout is not None and (isinstance(g.timeout, bool) or not isinstance(g.timeout, (int, float)) or not g.timeout > 0):
         raise InputError(f"{where}: 'timeout' must be a positive number of seconds per run (or null: no limit), got {g.timeout!r:.80}")
+    if not isinstance(g.resume, bool): raise InputError(f"{where}: 'resume' must be true or false, got {g.resume!r:.80}")
     for key in ('key_metric', 'report'):
         if not isinstance(getattr(g, key), str): raise InputError(f"{where}: '{key}' must be a string, got {getattr(g, key)!r:.80}")
     g.parameters = {**g.parameters, **(overrides or {})}

@@ -90,10 +90,13 @@ def study_modules(notebook: Path, runs: list[dict]) -> list[str]:
     return list(dict.fromkeys(m for p in runs for m in run_modules(imports, p)))
 
 # %% ../../nbs/10b_studies_engine.ipynb #1ec12f5a
-def prepare_run(run_dir: Path) -> Path:
-    "End processes still working in `run_dir` (a killed study's), then make it empty; returns its absolute path."
+def prepare_run(run_dir: Path, resume: bool = False) -> Path:
+    "End processes still working in `run_dir` (a killed study's), then make it empty (`resume`: keep a run that has a checkpoint); returns its absolute path."
     run_dir = Path(run_dir).resolve()
     end_processes(run_processes(run_dir))
+    if resume and (run_dir / 'checkpoints' / 'last.ckpt').is_file():   # its notebook continues it (train_and_evaluate does)
+        (run_dir / 'status.json').unlink(missing_ok=True)
+        return run_dir
     if run_dir.exists(): shutil.rmtree(run_dir)  # a re-run starts afresh (no stale checkpoints or metrics)
     run_dir.mkdir(parents=True)
     return run_dir
@@ -139,13 +142,13 @@ def start_kernel(run_dir: Path, kernel: str = 'python3', env: dict | None = None
 
 def execute_run(notebook: Path, run_dir: Path, params: dict, kernel: str = 'python3', timeout: float | None = None,
                 env: dict | None = None, expect_metrics: bool = True, stop: threading.Event | None = None, km=None,
-                server=None, imports=None) -> dict:
+                server=None, imports=None, resume: bool = False) -> dict:
     "Execute one run in a fresh kernel (`km`, started ahead by `start_kernel`, or started here, forked from `server` if given); write and return its status."
     import papermill as pm
     stopped = lambda: stop is not None and stop.is_set()
     start_error = None
     if km is None:
-        run_dir = prepare_run(run_dir)
+        run_dir = prepare_run(run_dir, resume)
         try: km = None if stopped() else start_kernel(run_dir, kernel, env, run_modules(notebook_imports(notebook), params) if imports is None else imports,
                                                           server=server)
         except KernelStartError as e: start_error = e
@@ -195,10 +198,11 @@ def _end_remote(prefix: str) -> int:
     close_servers(Path(prefix))
     return end_processes(run_processes(Path(prefix)))
 
-def _remote_run(notebook, run_dir, params, kernel, timeout, share, imports=None):
+def _remote_run(notebook, run_dir, params, kernel, timeout, share, imports=None, resume=False):
     "Runs on a worker: one run, with that machine's environment and a `share` of its cores, forked from the worker's server."
     env = child_env(share)
-    return execute_run(Path(notebook), Path(run_dir), params, kernel, timeout, env, server=run_server(run_dir, env), imports=imports)
+    return execute_run(Path(notebook), Path(run_dir), params, kernel, timeout, env, server=run_server(run_dir, env), imports=imports,
+                       resume=resume)
 
 class DaskExecutor:
     "Runs on a Dask cluster: `scheduler` address, or a LocalCluster of `workers` processes on 127.0.0.1."
@@ -227,9 +231,9 @@ class DaskExecutor:
                              f"sees it ({e if isinstance(e, BaseException) else 'its file is not visible here'}); the study "
                              "directory (--out) must be on storage all workers share")
 
-    def submit(self, name, notebook, run_dir, params, kernel, timeout, imports=None):
+    def submit(self, name, notebook, run_dir, params, kernel, timeout, imports=None, resume=False):
         self.runs.add(str(Path(run_dir).resolve().parent))
-        return self.client.submit(_remote_run, str(notebook), str(run_dir), params, kernel, timeout, self.share, imports,
+        return self.client.submit(_remote_run, str(notebook), str(run_dir), params, kernel, timeout, self.share, imports, resume,
                                   key=f"run-{name}-{time.time_ns()}", pure=False, retries=0)
 
     def as_completed(self, futs): from distributed import as_completed as ac; return ac(futs)
@@ -257,7 +261,7 @@ class LocalExecutor:
         "Start the kernel of queued run `w` (once), in the background."
         with self.lock:
             if 'km' not in w and not self.stopping.is_set():
-                w['km'] = self.starter.submit(lambda: start_kernel(prepare_run(w['run_dir']), w['kernel'], self.env, w['imports'],
+                w['km'] = self.starter.submit(lambda: start_kernel(prepare_run(w['run_dir'], w['resume']), w['kernel'], self.env, w['imports'],
                                                                    server=self._server(w['run_dir'])))
 
     def _server(self, run_dir):
@@ -273,12 +277,12 @@ class LocalExecutor:
         if nxt is not None: self._warm(nxt)       # the next run's kernel, started while this one runs
         return execute_run(w['notebook'], w['run_dir'], params, w['kernel'], timeout, self.env, stop=self.stopping, km=km)
 
-    def submit(self, name, notebook, run_dir, params, kernel, timeout, imports=None):
+    def submit(self, name, notebook, run_dir, params, kernel, timeout, imports=None, resume=False):
         "Queue a run; `imports`: what its kernel loads before it starts (default: what the run imports)."
         if imports is None:
             if notebook not in self.imports: self.imports[notebook] = notebook_imports(notebook)
             imports = run_modules(self.imports[notebook], params)
-        w = dict(notebook=notebook, run_dir=run_dir, kernel=kernel, imports=imports)
+        w = dict(notebook=notebook, run_dir=run_dir, kernel=kernel, imports=imports, resume=resume)
         self.queue.append(w)
         if len(self.queue) <= self.workers: self._warm(w)
         return self.pool.submit(self._run, w, params, timeout)

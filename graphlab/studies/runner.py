@@ -137,10 +137,10 @@ def render_report(report: Path, study_dir: Path, kernel: str = 'python3', timeou
         atomic_write(study_dir / 'report.html', html)
     return s
 
-def _execute(ex, study, todo, study_dir, kernel, timeout, key_metric, progress, modules=None):
+def _execute(ex, study, todo, study_dir, kernel, timeout, key_metric, progress, modules=None, resume=False):
     from tqdm.auto import tqdm
     runs_dir = study_dir / 'runs'
-    futs = {ex.submit(n, study.notebook, runs_dir / n, p, kernel, timeout, modules): n for n, p in todo}
+    futs = {ex.submit(n, study.notebook, runs_dir / n, p, kernel, timeout, modules, resume): n for n, p in todo}
     with tqdm(total=len(todo), unit='run', disable=not (progress and progress_enabled())) as bar:
         try:
             for i, f in enumerate(ex.as_completed(futs), 1):
@@ -179,7 +179,7 @@ def run_study(study: Study, grid: Grid, study_dir: Path, workers: int = 1, timeo
                       f"{'on ' + (scheduler or f'a local Dask cluster of {workers}') if executor == 'dask' else f'{workers} at a time'}"
                       f" -> {study_dir}", flush=True)
                 _execute(ex, study, todo, study_dir, kernel, timeout or grid.timeout, grid.key_metric, progress,
-                         study_modules(study.notebook, split))   # every run of the grid: the same modules in every kernel
+                         study_modules(study.notebook, split), grid.resume)   # every run of the grid: the same modules in every kernel
             except KeyboardInterrupt as e: stopped = e
             finally: ex.close()
         summary = summarize(study_dir, names, runs)

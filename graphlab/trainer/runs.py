@@ -93,8 +93,8 @@ RESUMABLE = ('run_dir', 'profile', 'trainer.max_epochs', 'trainer.lr', 'trainer.
              'trainer.wandb_project', 'trainer.wandb_name', 'trainer.wandb_tags', 'trainer.progress', 'trainer.debug',
              'trainer.num_workers', 'trainer.threads', 'trainer.eval_batch_size', 'trainer.device', 'trainer.resume', 'trainer.test_weights')
 
-def resume_changes(saved, new, epoch: int) -> dict:
-    "The changed keys `{key: [old, new]}` of a resume from a checkpoint at `epoch`; refused ones raise a `ConfigError`."
+def resume_changes(saved, new, epoch: int, tested: bool = True) -> dict:
+    "The changed keys `{key: [old, new]}` of a resume from a checkpoint at `epoch`; refused ones raise a `ConfigError`; `tested`: the run has its metrics."
     a, b = flatten_dict(to_dict(saved)), flatten_dict(to_dict(new))
     changed = {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
     refused = [k for k in changed if k not in RESUMABLE]
@@ -102,7 +102,7 @@ def resume_changes(saved, new, epoch: int) -> dict:
         raise ConfigError("a resumed run keeps its config; these keys differ from the run's: " +
                           ', '.join(f"{k} ({changed[k][0]!r} -> {changed[k][1]!r})" for k in refused) +
                           ". Drop them, or start a new run with them")
-    if new.trainer.max_epochs <= epoch:
+    if new.trainer.max_epochs < epoch or (tested and new.trainer.max_epochs == epoch):   # untested: resuming only tests it
         raise ConfigError(f"the checkpoint is at epoch {epoch} and trainer.max_epochs={new.trainer.max_epochs}: nothing left "
                           f"to train; pass trainer.max_epochs={epoch + 1} or more to extend the run")
     return {k: v for k, v in changed.items() if k not in ('run_dir', 'trainer.resume')}
@@ -147,7 +147,7 @@ def _prepare_run(task_cls, configs, overrides, resume: bool, root) -> tuple:
         cfg = load_config(cls, configs, overrides, base=base)
         cfg.run_dir, cfg.trainer.resume = str(run_dir), cfg.trainer.resume or 'last'
         ckpt = run_dir / 'checkpoints' / 'last.ckpt' if cfg.trainer.resume == 'last' else Path(cfg.trainer.resume)
-        changed = resume_changes(config_from_dict(cls, base), cfg, load_checkpoint(ckpt)['epoch'])
+        changed = resume_changes(config_from_dict(cls, base), cfg, load_checkpoint(ckpt)['epoch'], (run_dir / 'metrics.json').is_file())
         record = dict(time=datetime.now().isoformat(timespec='seconds'), checkpoint=str(ckpt), changed=changed)
         return cfg, run_dir, False, record
     if cfg.trainer.fast_dev_run: return cfg, None, False, None

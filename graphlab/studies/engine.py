@@ -193,10 +193,10 @@ def _probe(study_dir: str) -> str:
     p.write_text('ok')
     return p.name
 
-def _end_remote(prefix: str) -> int:
-    "Runs on a worker: end its fork servers and the processes of runs under `prefix` there."
+def _end_remote(prefix: str, run_dirs: list[str]) -> int:
+    "Runs on a worker: close its fork servers for the runs under `prefix`, and end the processes of `run_dirs` there."
     close_servers(Path(prefix))
-    return end_processes(run_processes(Path(prefix)))
+    return end_processes([p for d in run_dirs for p in run_processes(Path(d))])   # not other runners' runs of the study
 
 def _remote_run(notebook, run_dir, params, kernel, timeout, share, imports=None, resume=False):
     "Runs on a worker: one run, with that machine's environment and a `share` of its cores, forked from the worker's server."
@@ -216,7 +216,7 @@ class DaskExecutor:
             raise InputError(f"cannot reach the Dask scheduler at '{scheduler}' ({e}); start one (`dask scheduler`) "
                              "and pass its tcp://HOST:PORT address") from None
         self.share = workers if scheduler is None else 1   # runs sharing one machine: a local cluster's workers
-        self.runs = set()                                  # runs folders: the workers' fork servers work for them
+        self.runs, self.run_dirs = set(), []               # runs folders (the workers' fork servers work for them), runs
 
     def check_storage(self, study_dir: Path):
         "Fail clearly unless every worker can write into `study_dir` and this process sees what it wrote."
@@ -232,7 +232,7 @@ class DaskExecutor:
                              "directory (--out) must be on storage all workers share")
 
     def submit(self, name, notebook, run_dir, params, kernel, timeout, imports=None, resume=False):
-        self.runs.add(str(Path(run_dir).resolve().parent))
+        self.runs.add(str(Path(run_dir).resolve().parent)); self.run_dirs.append(str(Path(run_dir).resolve()))
         return self.client.submit(_remote_run, str(notebook), str(run_dir), params, kernel, timeout, self.share, imports, resume,
                                   key=f"run-{name}-{time.time_ns()}", pure=False, retries=0)
 
@@ -240,7 +240,7 @@ class DaskExecutor:
 
     def stop(self, futs, runs_dir: Path):
         self.client.cancel(list(futs))
-        self.client.run(_end_remote, str(runs_dir.resolve()), on_error='ignore')
+        self.client.run(_end_remote, str(runs_dir.resolve()), self.run_dirs, on_error='ignore')
 
     def close(self):
         for r in self.runs: self.client.run(close_servers, r, on_error='ignore')

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['DistInfo', 'dist_info', 'ShardSampler', 'shard_sampler', 'all_reduce_sum', 'all_gather_objects', 'barrier',
-           'wrap_ddp', 'free_port', 'launch']
+           'broadcast_buffers', 'wrap_ddp', 'free_port', 'launch']
 
 # %% ../../nbs/06e_trainer_distributed.ipynb #d6043c2f
 import ctypes, json, os, signal, socket, sys, tempfile
@@ -83,8 +83,16 @@ def barrier() -> None:
     "Wait for every process (nothing in a one-process run)."
     if dist.is_available() and dist.is_initialized(): dist.barrier()
 
+def broadcast_buffers(model: nn.Module, src: int = 0) -> None:
+    "Give every process the buffers of process `src` (BatchNorm running statistics: what its checkpoint saves)."
+    if not (dist.is_available() and dist.is_initialized()): return
+    for b in model.buffers(): dist.broadcast(b, src)
+
 def wrap_ddp(model: nn.Module, info: DistInfo, sync_batchnorm: bool = False) -> nn.Module:
     "`model` in `DistributedDataParallel` on this process's device."
+    if sync_batchnorm and info.device.type != 'cuda':
+        raise InputError(f"trainer.sync_batchnorm=true: PyTorch's SyncBatchNorm runs on CUDA devices only, this run is on "
+                         f"{info.device.type}; drop it (validation uses the BatchNorm statistics of process 0, which are saved)")
     if sync_batchnorm: model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     return nn.parallel.DistributedDataParallel(model, device_ids=[info.local_rank] if info.device.type == 'cuda' else None)
 

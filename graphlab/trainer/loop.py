@@ -21,8 +21,8 @@ from ..data import make_loader, set_loader_epoch
 from ..tasks import Task, split_loss
 from .config import TrainerConfig
 from .checkpoint import load_checkpoint, resume_path, restore_trainer, rng_state, set_rng_state, trainer_state
-from .distributed import (DistInfo, all_gather_objects, all_reduce_sum, dist_info, shard_sampler,
-                                          wrap_ddp)
+from .distributed import (DistInfo, all_gather_objects, all_reduce_sum, broadcast_buffers, dist_info,
+                                          shard_sampler, wrap_ddp)
 
 # %% ../../nbs/06_trainer_loop.ipynb #de7f7cca
 class NonFiniteLossError(RuntimeError):
@@ -254,6 +254,7 @@ def for_metrics(t: Tensor) -> Tensor:
 def evaluate(self: Trainer, task: Task, split: str, model: nn.Module | None = None) -> dict:
     "Loss (sample-weighted, with its parts) and `task.compute_metrics` over the whole `split`."
     model = model if model is not None else (self.fwd_model if self.dist.world_size == 1 else self.model)
+    if self.dist.world_size > 1: broadcast_buffers(model)   # each process's BatchNorm statistics moved apart: use those saved
     model.eval()
     sums, collected = {'samples': 0.0}, []
     for i, batch in enumerate(self.loader(task, split)):

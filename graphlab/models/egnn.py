@@ -40,7 +40,7 @@ class EGNNLayer(nn.Module):
         nn.init.xavier_uniform_(self.phi_x[-1].weight, gain=0.001)
 
     def forward(self, h: Tensor, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None,
-                v: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
+                v: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor | None]:   # v: the initial velocities
         src, dst = edge_index
         rel = x[dst] - x[src]                                            # (E, 3): x_i - x_j
         d2 = (rel ** 2).sum(-1, keepdim=True)
@@ -64,11 +64,10 @@ class EGNNLayer(nn.Module):
         return self._step(h, x, m.sum(2), shift, v)
 
     def _step(self, h, x, m_i, shift, v):
-        "Equations 6 and 4 (or 7): new features, coordinates and velocities."
+        "Equations 6 and 4 (or 7, with `v` the initial velocities, handed on unchanged): new features and coordinates."
         h_new = h + self.phi_h(torch.cat([h, m_i], -1))
         if v is None: return h_new, x + shift, None
-        v = self.phi_v(h) * v + shift
-        return h_new, x + v, v
+        return h_new, x + self.phi_v(h) * v + shift, v
 
     def extra_repr(self) -> str: return f"hidden_dim={self.hidden_dim}, edge_dim={self.edge_dim}, velocity={self.velocity}"
 

@@ -140,7 +140,7 @@ def run_names(runs: list[dict]) -> list[str]:
     keys = _naming_keys(flat, configuration(runs))
     for r in runs:
         f = flat_params(r)
-        name = ','.join(f"{k}={_fmt(f[k])}" for k in keys if k in f) + f"{',' if keys else ''}seed={r['seed']}"
+        name = ','.join(f"{_fmt(k)}={_fmt(f[k])}" for k in keys if k in f) + f"{',' if keys else ''}seed={r['seed']}"
         if len(name) > 120:
             name = name[:100] + '-' + hashlib.sha1(name.encode()).hexdigest()[:10]
         names.append(name)

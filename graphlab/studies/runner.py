@@ -7,7 +7,7 @@ __all__ = ['BOUND_KEYS', 'notebook_parameters', 'split_parameters', 'check_overr
            'run_study', 'Terminated', 'study']
 
 # %% ../../nbs/10a_studies_runner.ipynb #c6e8d5d1
-import ast, fcntl, json, os, signal, socket, sys, threading
+import ast, fcntl, json, math, os, re, signal, socket, sys, threading
 from datetime import datetime
 from pathlib import Path
 
@@ -223,6 +223,11 @@ def study(name: str, grid: str | None = None, workers: int = 1, study_id: str | 
     g = load_grid(grid_path, overrides)
     if list_runs: print('\n'.join(run_names(expand_grid(g)))); return 0
     if workers < 1: raise InputError(f"--workers {workers}: expected at least 1")
+    if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
+        raise InputError(f"--timeout {timeout}: expected a positive number of seconds per run (leave it out for no limit)")
+    if study_id is not None and not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9._+-]*', study_id):
+        raise InputError(f"--study-id {study_id!r}: expected a plain folder name (letters, digits, '.', '_', '+', '-'; "
+                         "no '/' or leading '.'): the study directory is <out>/<study>/<study id>")
     sid = study_id or datetime.now().strftime('%Y%m%d-%H%M%S')
     d = Path(out) / s.name / sid
     main = threading.current_thread() is threading.main_thread()

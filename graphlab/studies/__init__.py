@@ -79,7 +79,13 @@ def load_grid(source, overrides: dict | None = None) -> Grid:
     if not isinstance(g.resume, bool): raise InputError(f"{where}: 'resume' must be true or false, got {g.resume!r:.80}")
     for key in ('key_metric', 'report'):
         if not isinstance(getattr(g, key), str): raise InputError(f"{where}: '{key}' must be a string, got {getattr(g, key)!r:.80}")
-    g.parameters = {**g.parameters, **(overrides or {})}
+    overrides = dict(overrides or {})
+    if 'seed' in overrides:                              # -p seed=3 or -p "seed=[0, 1, 2]": the seeds of every run
+        s = overrides.pop('seed')
+        g.seeds = s if isinstance(s, list) else [s]
+        if not g.seeds or not all(isinstance(x, int) and not isinstance(x, bool) for x in g.seeds):
+            raise InputError(f"-p seed={s!r}: expected an integer or a list of integers (the seeds every run is repeated with)")
+    g.parameters = {**g.parameters, **overrides}
     return g
 
 def expand_grid(g: Grid) -> list[dict]:

@@ -7,7 +7,7 @@ __all__ = ['BOUND_KEYS', 'notebook_parameters', 'split_parameters', 'check_overr
            'run_study', 'Terminated', 'study']
 
 # %% ../../nbs/10a_studies_runner.ipynb #c6e8d5d1
-import ast, fcntl, json, math, os, re, signal, socket, sys, threading
+import ast, fcntl, importlib.util, json, math, os, re, signal, socket, sys, threading
 from datetime import datetime
 from pathlib import Path
 
@@ -131,8 +131,9 @@ def render_report(report: Path, study_dir: Path, kernel: str = 'python3', timeou
     from nbconvert import HTMLExporter
     tmp = study_dir / '.report'
     s = execute_run(report, tmp, {'study_dir': str(study_dir.resolve())}, kernel, timeout, child_env(1), expect_metrics=False)
-    if (tmp / 'notebook.ipynb').is_file():
-        atomic_write(study_dir / 'report.ipynb', (tmp / 'notebook.ipynb').read_bytes())
+    if (tmp / 'notebook.ipynb').is_file(): atomic_write(study_dir / 'report.ipynb', (tmp / 'notebook.ipynb').read_bytes())
+    (study_dir / 'report.html').unlink(missing_ok=True)    # never an HTML of a report that stopped half-way, nor a stale one
+    if s['status'] == 'ok':
         html, _ = HTMLExporter(exclude_input=True).from_filename(str(study_dir / 'report.ipynb'))
         atomic_write(study_dir / 'report.html', html)
     return s
@@ -188,13 +189,16 @@ def run_study(study: Study, grid: Grid, study_dir: Path, workers: int = 1, timeo
             return summary[summary.run == only]
         atomic_write(study_dir / 'summary.csv', summary.to_csv(index=False))
         params = list(dict.fromkeys(k for r in runs for k in flat_params(r)))
-        atomic_write(study_dir / 'aggregate.csv', aggregate(summary, configuration(runs), params).to_csv(index=False))
+        config = [p for p in params if p != 'seed']      # every parameter: those that vary tell configurations apart; fixed ones
+        atomic_write(study_dir / 'aggregate.csv', aggregate(summary, config, params).to_csv(index=False))   # are columns too
         if stopped: raise stopped
         report = Path(grid.report) if grid.report else study.report
         if report is not None:
             r = render_report(report if report.is_absolute() else study.notebook.parent / report, study_dir, kernel)
             if r['status'] != 'ok':
-                print(f"report failed: {r['error']}: {r['message']} (see {study_dir / '.report' / 'notebook.ipynb'})", file=sys.stderr)
+                print(f"report failed: {r['error']}: {r['message']} (see {study_dir / 'report.ipynb'}); the runs are kept: "
+                      f"render it again with `graphlab study {study.name} --study-id {study_dir.name} --out {study_dir.parent.parent} "
+                      "--aggregate`", file=sys.stderr)
                 summary.attrs['report_failed'] = True
     return summary
 
@@ -223,6 +227,9 @@ def study(name: str, grid: str | None = None, workers: int = 1, study_id: str | 
     g = load_grid(grid_path, overrides)
     if list_runs: print('\n'.join(run_names(expand_grid(g)))); return 0
     if workers < 1: raise InputError(f"--workers {workers}: expected at least 1")
+    if executor == 'dask' and importlib.util.find_spec('distributed') is None:
+        raise InputError("--executor dask needs the optional package dask.distributed, which is not installed; install it with "
+                         "pip install 'graphlab[distributed]' (or run without --executor dask)")
     if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
         raise InputError(f"--timeout {timeout}: expected a positive number of seconds per run (leave it out for no limit)")
     if study_id is not None and not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9._+-]*', study_id):
@@ -230,6 +237,8 @@ def study(name: str, grid: str | None = None, workers: int = 1, study_id: str | 
                          "no '/' or leading '.'): the study directory is <out>/<study>/<study id>")
     sid = study_id or datetime.now().strftime('%Y%m%d-%H%M%S')
     d = Path(out) / s.name / sid
+    try: d.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise InputError(f"--out {out}: cannot create the study directory {d} ({e.strerror}); pass a writable --out") from None
     main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _terminate) if main else None
     try: summary = run_study(s, g, d, workers, timeout, only, aggregate_only, kernel, executor=executor, scheduler=scheduler)

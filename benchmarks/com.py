@@ -63,10 +63,10 @@ def com_rates(b: dict, impl: str, seconds: float) -> tuple[float, float]:
 
 
 def nbody_rates(b: dict, impl: str, seconds: float) -> tuple[float, float]:
-    "The `nbody` task's model (velocity EGNN, charge products as edge attributes) on a batch of `collate_systems`."
+    "The `nbody` task's model (velocity EGNN, charge products and input distances as edge attributes) on a batch of `collate_systems`."
     torch.manual_seed(0)
     args = (b['h'], b['pos'], b['edge_index'], b['batch'], b['edge_attr'], b['vel'])
-    model = EGNN(1, 64, 4, edge_dim=1, velocity=True, impl=impl)
+    model = EGNN(1, 64, 4, edge_dim=2, velocity=True, impl=impl)
     return model_rates(model, lambda m: m(*args)[1], b['target'], b['num_graphs'], seconds)
 
 

@@ -55,10 +55,10 @@ def collate_systems(samples: list[dict], dtype: torch.dtype = torch.float32) -> 
     i, j = torch.nonzero(~torch.eye(P, dtype=torch.bool), as_tuple=True)
     off = (torch.arange(B) * P)[:, None]
     ei = torch.stack([(j + off).flatten(), (i + off).flatten()])            # [source j, target i]
-    q = cat('charge')
-    vel = cat('vel')
-    return dict(h=vel.norm(dim=-1, keepdim=True), pos=cat('pos'), vel=vel, target=cat('target'), edge_index=ei,
-                edge_attr=(q[ei[0]] * q[ei[1]])[:, None], batch=torch.arange(B).repeat_interleave(P), num_graphs=B)
+    q, vel, pos = cat('charge'), cat('vel'), cat('pos')
+    ea = torch.stack([q[ei[0]] * q[ei[1]], ((pos[ei[0]] - pos[ei[1]]) ** 2).sum(-1)], -1)       # (E, 2)
+    return dict(h=vel.norm(dim=-1, keepdim=True), pos=pos, vel=vel, target=cat('target'), edge_index=ei,
+                edge_attr=ea, batch=torch.arange(B).repeat_interleave(P), num_graphs=B)
 
 # %% ../../nbs/05f_tasks_nbody.ipynb #3406568f
 HORIZON_TIME = 1.0   # 1,000 steps of dt = 0.001 between input and target (simulate_charged defaults)
@@ -97,7 +97,7 @@ class NBodyTask(Task):
 
     def build_model(self) -> nn.Module:
         c = self.config
-        return EGNN(1, c.hidden_dim, c.num_layers, edge_dim=1, velocity=True, impl=c.impl)
+        return EGNN(1, c.hidden_dim, c.num_layers, edge_dim=2, velocity=True, impl=c.impl)
 
     def collate(self, samples: list) -> dict: return collate_systems(samples)
     def batch_size(self, b: dict) -> int: return b['num_graphs']

@@ -355,7 +355,8 @@ class PhaseTimer:
 @functools.cache
 def source_commit() -> str:
     "Git commit of the graphlab checkout this process imported, '+dirty' if its modules or notebooks differ; '' if not a checkout."
-    root = Path(__file__).resolve().parent.parent
+    import graphlab
+    root = Path(graphlab.__file__).resolve().parent.parent
     if not (root / '.git').exists(): return ''
     git = lambda *a: subprocess.run(['git', '-C', str(root), *a], capture_output=True, text=True, timeout=10)
     try:

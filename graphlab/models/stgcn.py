@@ -18,25 +18,26 @@ from ..core import InputError
 
 # %% ../../nbs/03e_models_stgcn.ipynb #194bf9ee
 def normalize_adjacency(adj: Tensor) -> Tensor:
-    "D^-1/2 (A + I) D^-1/2 of adjacency `(B, N, N)` or `(N, N)` (absolute weights)."
-    a = adj.abs() + torch.eye(adj.shape[-1], dtype=adj.dtype, device=adj.device)
-    d = a.sum(-1).rsqrt()
-    return d[..., :, None] * a * d[..., None, :]
+    "D^-1/2 A D^-1/2 of adjacency `(B, N, N)` or `(N, N)`: degrees of |A|, signs kept, no self loops; isolated regions get 0."
+    d = adj.abs().sum(-1)
+    d = torch.where(d > 0, d.clamp_min(1e-12).rsqrt(), torch.zeros_like(d))
+    return d[..., :, None] * adj * d[..., None, :]
 
 class GraphConv(nn.Module):
-    "Â X Θ on features `(B, C, T, N)` with a normalised adjacency `(B, N, N)` or `(N, N)`."
+    "X Θ_root + Â X Θ_nb on features `(B, C, T, N)` with a normalised adjacency `(B, N, N)` or `(N, N)`."
     def __init__(self, in_channels: int, out_channels: int, spectral_norm: bool = False):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.lin = nn.Conv2d(in_channels, out_channels, 1)
-        if spectral_norm: _sn(self.lin)
+        self.root = nn.Conv2d(in_channels, out_channels, 1)
+        self.lin = nn.Conv2d(in_channels, out_channels, 1, bias=False)
+        if spectral_norm: _sn(self.root); _sn(self.lin)
         self.reset_parameters()
 
-    def reset_parameters(self): self.lin.reset_parameters()
+    def reset_parameters(self): self.root.reset_parameters(); self.lin.reset_parameters()
 
     def forward(self, x: Tensor, a_hat: Tensor) -> Tensor:
-        x = self.lin(x)                                                   # (B, C', T, N)
-        return torch.einsum('bctm,bnm->bctn', x, a_hat.expand(x.shape[0], -1, -1))
+        nb = torch.einsum('bctm,bnm->bctn', self.lin(x), a_hat.expand(x.shape[0], -1, -1))
+        return self.root(x) + nb                                          # (B, C', T, N)
 
     def extra_repr(self): return f"{self.in_channels}, {self.out_channels}"
 

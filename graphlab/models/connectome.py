@@ -27,22 +27,22 @@ class ConnectomeGNN(nn.Module):
         self.embed = nn.Linear(n_regions, hidden)
         self.convs = nn.ModuleList([DenseGraphConv(hidden, hidden, aggr='add') for _ in range(layers)])
         self.norms = nn.ModuleList([nn.LayerNorm(hidden) for _ in range(layers)])
-        self.drop = nn.Dropout(dropout)
+        self.drop, self.out_norm = nn.Dropout(dropout), nn.LayerNorm(hidden)
         self.nodes = nn.Identity()                  # per-node features (B, N, C) before the readout: where NodeGradCAM hooks
         self.mlp = nn.Sequential(nn.Linear(hidden * (n_regions if readout == 'concat' else 1), hidden), nn.ReLU(),
                                  nn.Dropout(dropout), nn.Linear(hidden, num_classes))
         self.reset_parameters()
 
     def reset_parameters(self):
-        for m in (self.embed, *self.convs, *self.norms, self.mlp[0], self.mlp[3]): m.reset_parameters()
+        for m in (self.embed, *self.convs, *self.norms, self.out_norm, self.mlp[0], self.mlp[3]): m.reset_parameters()
 
     def forward(self, x: Tensor, adj: Tensor, eeg: Tensor | None = None) -> Tensor:
         B, N, T = x.shape
         if N != self.n_regions: raise InputError(f"ConnectomeGNN: got {N} regions, the model was built for n_regions={self.n_regions}")
         a_hat = normalize_adjacency(adj.to(x.dtype)).expand(B, N, N)
-        h = F.relu(self.embed(batched_corr(x)))                            # (B, N, C) from the profiles (B, N, N)
+        h = self.embed(batched_corr(x))                                    # (B, N, C) from the profiles (B, N, N)
         for conv, norm in zip(self.convs, self.norms): h = h + self.drop(F.relu(norm(conv(h, a_hat))))
-        h = self.nodes(h)
+        h = self.nodes(self.out_norm(h))
         return self.mlp(h.flatten(1) if self.readout == 'concat' else h.mean(1))
 
     def extra_repr(self):

@@ -141,16 +141,17 @@ class STGCN(nn.Module):
     def __init__(self, window: int, horizon: int = 1, num_classes: int = 0, objective: str = 'forecast',
                  hidden: int = 32, blocks: int = 2, kernel: int = 5, heads: int = 4, dropout: float = 0.1,
                  attention: str = 'sdpa', temporal: str = 'vectorized', spectral_norm: bool = False,
-                 checkpoint: bool = False, pool_clusters: int = 0, fusion: bool = False, eeg_factor: int = 0):
+                 checkpoint: bool = False, pool_clusters: int = 0, fusion: bool = False, eeg_factor: int = 0,
+                 global_signal: bool = False):
         super().__init__()
         if objective not in ('forecast', 'classify'): raise InputError(f"objective='{objective}': expected forecast or classify")
         if objective == 'classify' and num_classes < 2: raise InputError(f"classify needs num_classes >= 2, got {num_classes}")
         if fusion and eeg_factor < 1: raise InputError("fusion=True needs an EEG stream (eeg_factor >= 1); use simulated data or fusion=false")
         if blocks < 1: raise InputError(f"blocks={blocks}: expected >= 1")
         self.window, self.horizon, self.num_classes, self.objective = window, horizon, num_classes, objective
-        self.hidden, self.checkpoint, self.eeg_factor = hidden, checkpoint, eeg_factor
+        self.hidden, self.checkpoint, self.eeg_factor, self.global_signal = hidden, checkpoint, eeg_factor, global_signal
         kw = dict(kernel=kernel, heads=heads, dropout=dropout, attention=attention, temporal=temporal, spectral_norm=spectral_norm)
-        self.blocks = nn.ModuleList([STBlock(1 if i == 0 else hidden, hidden, **{**kw, 'heads': heads if i == blocks - 1 else 0})
+        self.blocks = nn.ModuleList([STBlock((2 if global_signal else 1) if i == 0 else hidden, hidden, **{**kw, 'heads': heads if i == blocks - 1 else 0})
                                      for i in range(blocks)])                # attention after the last block only
         self.eeg_encoder = nn.Sequential(nn.Conv2d(1, hidden, (eeg_factor, 1), stride=(eeg_factor, 1)), nn.ReLU(),
                                          TemporalConv(hidden, hidden, kernel, temporal)) if fusion else None
@@ -169,7 +170,9 @@ class STGCN(nn.Module):
         if T != self.window: raise InputError(f"STGCN: got windows of {T} frames, the model was built for window={self.window}")
         adj = adj.to(x.dtype)
         a_hat = normalize_adjacency(adj)
-        h = self._block(self.blocks[0], x.transpose(1, 2)[:, None], a_hat)   # (B, C, T, N)
+        h = x.transpose(1, 2)[:, None]                                       # (B, 1, T, N)
+        if self.global_signal: h = torch.cat([h, h.mean(-1, keepdim=True).expand_as(h)], 1)   # (B, 2, T, N)
+        h = self._block(self.blocks[0], h, a_hat)                            # (B, C, T, N)
         if self.fusion is not None:
             if eeg is None: raise InputError("STGCN was built with fusion=True but got no eeg input")
             e = self.eeg_encoder(eeg.transpose(1, 2)[:, None])              # (B, C, T, N)
@@ -186,4 +189,4 @@ class STGCN(nn.Module):
 
     def extra_repr(self):
         return (f"window={self.window}, horizon={self.horizon}, objective={self.objective}, hidden={self.hidden}, "
-                f"blocks={len(self.blocks)}, checkpoint={self.checkpoint}")
+                f"blocks={len(self.blocks)}, global_signal={self.global_signal}, checkpoint={self.checkpoint}")

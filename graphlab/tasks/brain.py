@@ -63,6 +63,7 @@ class BrainConfig:
     checkpoint: bool = False       # gradient checkpointing of the blocks (less memory, more compute)
     pool_clusters: int = 0         # > 0: learned pooling of regions into this many clusters after the first block
     fusion: bool = False           # cross-attention from fMRI to the EEG stream (data=sim has one)
+    global_signal: bool = True     # stgcn: every region also reads the mean of all regions (so graphs compete with it)
     loss: str = 'huber'            # objective=forecast: mse | huber | smooth_l1 | mae
     huber_delta: float = 1.0       # huber / smooth_l1 threshold, in units of the window's standard deviation
     pipelines: bool = True         # add the untrained pipelines: tangent + logistic regression, network recovery, DTI overlap
@@ -188,7 +189,7 @@ class BrainTask(Task):
         if c.model == 'connectome': return ConnectomeGNN(self.rec.n_regions, len(self.rec.class_names), c.hidden, c.blocks, c.dropout)
         return STGCN(c.window, c.horizon, len(self.rec.class_names), c.objective, c.hidden, c.blocks, c.kernel, c.heads,
                      c.dropout, c.attention, c.temporal, c.spectral_norm, c.checkpoint, c.pool_clusters, c.fusion,
-                     self.rec.eeg_factor if c.fusion else 0)
+                     self.rec.eeg_factor if c.fusion else 0, c.global_signal)
 
     def forward(self, model: nn.Module, batch: dict) -> Tensor:
         x = batch['x']

@@ -142,14 +142,18 @@ class STGCN(nn.Module):
                  hidden: int = 32, blocks: int = 2, kernel: int = 5, heads: int = 4, dropout: float = 0.1,
                  attention: str = 'sdpa', temporal: str = 'vectorized', spectral_norm: bool = False,
                  checkpoint: bool = False, pool_clusters: int = 0, fusion: bool = False, eeg_factor: int = 0,
-                 global_signal: bool = False):
+                 global_signal: bool = False, readout: str = 'mean', n_regions: int = 0):
         super().__init__()
         if objective not in ('forecast', 'classify'): raise InputError(f"objective='{objective}': expected forecast or classify")
         if objective == 'classify' and num_classes < 2: raise InputError(f"classify needs num_classes >= 2, got {num_classes}")
         if fusion and eeg_factor < 1: raise InputError("fusion=True needs an EEG stream (eeg_factor >= 1); use simulated data or fusion=false")
         if blocks < 1: raise InputError(f"blocks={blocks}: expected >= 1")
+        if readout not in ('mean', 'concat'): raise InputError(f"readout='{readout}': expected mean or concat")
+        if readout == 'concat' and (n_regions < 1 or pool_clusters):
+            raise InputError("readout='concat' needs n_regions (the regions, in the same order in every window) and no pooling")
         self.window, self.horizon, self.num_classes, self.objective = window, horizon, num_classes, objective
         self.hidden, self.checkpoint, self.eeg_factor, self.global_signal = hidden, checkpoint, eeg_factor, global_signal
+        self.readout, self.n_regions = readout, n_regions
         kw = dict(kernel=kernel, heads=heads, dropout=dropout, attention=attention, temporal=temporal, spectral_norm=spectral_norm)
         self.blocks = nn.ModuleList([STBlock((2 if global_signal else 1) if i == 0 else hidden, hidden, **{**kw, 'heads': heads if i == blocks - 1 else 0})
                                      for i in range(blocks)])                # attention after the last block only
@@ -157,7 +161,8 @@ class STGCN(nn.Module):
                                          TemporalConv(hidden, hidden, kernel, temporal)) if fusion else None
         self.fusion = TemporalAttention(hidden, max(heads, 1), attention) if fusion else None
         self.pool = GraphPool(hidden, pool_clusters) if pool_clusters else None
-        self.head = nn.Linear(hidden * window, horizon) if objective == 'forecast' else nn.Linear(hidden, num_classes)
+        width = hidden * (n_regions if readout == 'concat' else 1)
+        self.head = nn.Linear(hidden * window, horizon) if objective == 'forecast' else nn.Linear(width, num_classes)
         self.nodes = nn.Identity()                  # per-node features (B, N, F) before the head: where NodeGradCAM hooks
 
     def _block(self, blk: STBlock, h: Tensor, a_hat: Tensor) -> Tensor:
@@ -182,11 +187,13 @@ class STGCN(nn.Module):
             h, adj, s = self.pool(h, adj, a_hat)
             a_hat = normalize_adjacency(adj)
         for blk in self.blocks[1:]: h = self._block(blk, h, a_hat)
-        if self.objective == 'classify': return self.head(self.nodes(h.mean(2).transpose(1, 2)).mean(1))   # (B, classes)
+        if self.objective == 'classify':
+            z = self.nodes(h.mean(2).transpose(1, 2))                        # (B, N, C): each region's features over time
+            return self.head(z.flatten(1) if self.readout == 'concat' else z.mean(1))   # (B, classes)
         if s is not None: h = torch.einsum('bctk,bnk->bctn', h, s)          # clusters back to regions
         out = self.head(self.nodes(h.permute(0, 3, 1, 2).reshape(B, N, -1)))  # (B, N, H)
         return x[..., -1:] + out
 
     def extra_repr(self):
         return (f"window={self.window}, horizon={self.horizon}, objective={self.objective}, hidden={self.hidden}, "
-                f"blocks={len(self.blocks)}, global_signal={self.global_signal}, checkpoint={self.checkpoint}")
+                f"blocks={len(self.blocks)}, global_signal={self.global_signal}, readout={self.readout}, checkpoint={self.checkpoint}")

@@ -39,7 +39,7 @@ class BrainConfig:
     split_seed: int = 0            # seed of the split (fixed across training seeds)
     window: int = 32               # input frames per sample
     horizon: int = 4               # objective=forecast: frames to predict
-    stride: int = 12               # frames between the starts of consecutive windows
+    stride: int = 3                # frames between the starts of consecutive windows
     n_subjects: int = 8            # data=sim: subjects (each recorded in 2 conditions)
     n_regions: int = 32            # data=sim: regions
     n_frames: int = 300            # data=sim: fMRI frames per recording (TR 1 s; EEG 8 samples per frame)
@@ -52,10 +52,10 @@ class BrainConfig:
     k: int = 6                     # neighbours per region in the k-nearest graph
     threshold: float = 0.0         # drop neighbours with |connectivity| <= threshold
     graph_impl: str = 'batched'    # graph=window: batched (topk on the batch) | loop (the original: np.corrcoef + argsort)
-    hidden: int = 32               # channels of the ST-GCN blocks / width of the connectome GNN
+    hidden: int = 16               # channels of the ST-GCN blocks / width of the connectome GNN
     blocks: int = 2                # ST-GCN blocks / message-passing layers of the connectome GNN
     kernel: int = 5                # temporal convolution size (odd)
-    heads: int = 4                 # heads of the temporal attention after the last block; 0 = no attention
+    heads: int = 0                 # heads of the temporal attention after the last block; 0 = no attention
     dropout: float = 0.1           # dropout in blocks and attention
     attention: str = 'sdpa'        # sdpa (F.scaled_dot_product_attention) | manual (softmax written out)
     temporal: str = 'vectorized'   # vectorized (one Conv2d over all frames) | loop (one step at a time)
@@ -64,14 +64,15 @@ class BrainConfig:
     pool_clusters: int = 0         # > 0: learned pooling of regions into this many clusters after the first block
     fusion: bool = False           # cross-attention from fMRI to the EEG stream (data=sim has one)
     global_signal: bool = True     # stgcn: every region also reads the mean of all regions (so graphs compete with it)
+    readout: str = 'concat'        # classify: concat (regions in order; mean with pool_clusters) | mean (over regions)
     loss: str = 'huber'            # objective=forecast: mse | huber | smooth_l1 | mae
     huber_delta: float = 1.0       # huber / smooth_l1 threshold, in units of the window's standard deviation
     pipelines: bool = True         # add the untrained pipelines: tangent + logistic regression, network recovery, DTI overlap
 
     def __post_init__(self):
         choices = dict(data=('sim', 'hcp', 'gw', 'folder'), objective=('forecast', 'classify'), split=('auto', 'subject', 'time'),
-                       model=('stgcn', 'connectome'), graph=('group', 'window', 'structural', 'none'),
-                       connectivity=CONNECTIVITY, graph_impl=('batched', 'loop'), attention=('sdpa', 'manual'),
+                       model=('stgcn', 'connectome'), readout=('concat', 'mean'),
+                       graph=('group', 'window', 'structural', 'none'), connectivity=CONNECTIVITY, graph_impl=('batched', 'loop'), attention=('sdpa', 'manual'),
                        temporal=('vectorized', 'loop'), loss=REGRESSION_LOSSES)
         for k, ok in choices.items():
             if getattr(self, k) not in ok: raise ConfigError(f"config key '{k}': '{getattr(self, k)}' is not one of {', '.join(ok)}")
@@ -119,7 +120,7 @@ def _load(c: BrainConfig, report: DataReport) -> BrainRecordings:
 class BrainTask(Task):
     "Region time-series windows → connectivity graph → ST-GCN forecasting or classification, or a connectome GNN."
     config_class = BrainConfig
-    defaults = {'trainer': {'max_epochs': 5, 'batch_size': 32, 'lr': 3e-3, 'weight_decay': 1e-4}}
+    defaults = {'trainer': {'max_epochs': 16, 'batch_size': 32, 'lr': 3e-3, 'weight_decay': 1e-4}}
     rec: BrainRecordings | None = None
 
     def __init__(self, config=None):
@@ -186,10 +187,12 @@ class BrainTask(Task):
     def build_model(self) -> nn.Module:
         if self.rec is None: self.setup()
         c = self.config
-        if c.model == 'connectome': return ConnectomeGNN(self.rec.n_regions, len(self.rec.class_names), c.hidden, c.blocks, c.dropout)
+        if c.model == 'connectome':
+            return ConnectomeGNN(self.rec.n_regions, len(self.rec.class_names), c.hidden, c.blocks, c.dropout, c.readout)
         return STGCN(c.window, c.horizon, len(self.rec.class_names), c.objective, c.hidden, c.blocks, c.kernel, c.heads,
                      c.dropout, c.attention, c.temporal, c.spectral_norm, c.checkpoint, c.pool_clusters, c.fusion,
-                     self.rec.eeg_factor if c.fusion else 0, c.global_signal)
+                     self.rec.eeg_factor if c.fusion else 0, c.global_signal,
+                     c.readout if c.objective == 'classify' and not c.pool_clusters else 'mean', self.rec.n_regions)
 
     def forward(self, model: nn.Module, batch: dict) -> Tensor:
         x = batch['x']

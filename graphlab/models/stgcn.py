@@ -18,7 +18,7 @@ from ..core import InputError
 
 # %% ../../nbs/03e_models_stgcn.ipynb #194bf9ee
 def normalize_adjacency(adj: Tensor) -> Tensor:
-    "D^-1/2 A D^-1/2 of adjacency `(B, N, N)` or `(N, N)`: degrees of |A|, signs kept, no self loops; isolated regions get 0."
+    "D^-1/2 A D^-1/2 of adjacency `(B, N, N)` or `(N, N)`: degrees of |A|, signs kept, no self loops, isolated rows 0."
     d = adj.abs().sum(-1)
     d = torch.where(d > 0, d.clamp_min(1e-12).rsqrt(), torch.zeros_like(d))
     return d[..., :, None] * adj * d[..., None, :]
@@ -150,13 +150,17 @@ class STGCN(nn.Module):
         if blocks < 1: raise InputError(f"blocks={blocks}: expected >= 1")
         if readout not in ('mean', 'concat'): raise InputError(f"readout='{readout}': expected mean or concat")
         if readout == 'concat' and (n_regions < 1 or pool_clusters):
-            raise InputError("readout='concat' needs n_regions (the regions, in the same order in every window) and no pooling")
+            raise InputError("readout='concat' needs n_regions (the same regions, in the same order, in every window) "
+                             "and no pooling")
         self.window, self.horizon, self.num_classes, self.objective = window, horizon, num_classes, objective
-        self.hidden, self.checkpoint, self.eeg_factor, self.global_signal = hidden, checkpoint, eeg_factor, global_signal
+        self.hidden, self.checkpoint, self.eeg_factor = hidden, checkpoint, eeg_factor
+        self.global_signal = global_signal
         self.readout, self.n_regions = readout, n_regions
         kw = dict(kernel=kernel, heads=heads, dropout=dropout, attention=attention, temporal=temporal, spectral_norm=spectral_norm)
-        self.blocks = nn.ModuleList([STBlock((2 if global_signal else 1) if i == 0 else hidden, hidden, **{**kw, 'heads': heads if i == blocks - 1 else 0})
-                                     for i in range(blocks)])                # attention after the last block only
+        c_in = 2 if global_signal else 1
+        self.blocks = nn.ModuleList([STBlock(c_in if i == 0 else hidden, hidden,   # attention after the last block only
+                                             **{**kw, 'heads': heads if i == blocks - 1 else 0})
+                                     for i in range(blocks)])
         self.eeg_encoder = nn.Sequential(nn.Conv2d(1, hidden, (eeg_factor, 1), stride=(eeg_factor, 1)), nn.ReLU(),
                                          TemporalConv(hidden, hidden, kernel, temporal)) if fusion else None
         self.fusion = TemporalAttention(hidden, max(heads, 1), attention) if fusion else None
@@ -188,7 +192,7 @@ class STGCN(nn.Module):
             a_hat = normalize_adjacency(adj)
         for blk in self.blocks[1:]: h = self._block(blk, h, a_hat)
         if self.objective == 'classify':
-            z = self.nodes(h.mean(2).transpose(1, 2))                        # (B, N, C): each region's features over time
+            z = self.nodes(h.mean(2).transpose(1, 2))                        # (B, N, C): averaged over time
             return self.head(z.flatten(1) if self.readout == 'concat' else z.mean(1))   # (B, classes)
         if s is not None: h = torch.einsum('bctk,bnk->bctn', h, s)          # clusters back to regions
         out = self.head(self.nodes(h.permute(0, 3, 1, 2).reshape(B, N, -1)))  # (B, N, H)
@@ -196,4 +200,5 @@ class STGCN(nn.Module):
 
     def extra_repr(self):
         return (f"window={self.window}, horizon={self.horizon}, objective={self.objective}, hidden={self.hidden}, "
-                f"blocks={len(self.blocks)}, global_signal={self.global_signal}, readout={self.readout}, checkpoint={self.checkpoint}")
+                f"blocks={len(self.blocks)}, global_signal={self.global_signal}, readout={self.readout}, "
+                f"checkpoint={self.checkpoint}")

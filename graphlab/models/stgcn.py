@@ -18,25 +18,26 @@ from ..core import InputError
 
 # %% ../../nbs/03e_models_stgcn.ipynb #194bf9ee
 def normalize_adjacency(adj: Tensor) -> Tensor:
-    "D^-1/2 (A + I) D^-1/2 of adjacency `(B, N, N)` or `(N, N)` (absolute weights)."
-    a = adj.abs() + torch.eye(adj.shape[-1], dtype=adj.dtype, device=adj.device)
-    d = a.sum(-1).rsqrt()
-    return d[..., :, None] * a * d[..., None, :]
+    "D^-1/2 A D^-1/2 of adjacency `(B, N, N)` or `(N, N)`: degrees of |A|, signs kept, no self loops, isolated rows 0."
+    d = adj.abs().sum(-1)
+    d = torch.where(d > 0, d.clamp_min(1e-12).rsqrt(), torch.zeros_like(d))
+    return d[..., :, None] * adj * d[..., None, :]
 
 class GraphConv(nn.Module):
-    "Â X Θ on features `(B, C, T, N)` with a normalised adjacency `(B, N, N)` or `(N, N)`."
+    "X Θ_root + Â X Θ_nb on features `(B, C, T, N)` with a normalised adjacency `(B, N, N)` or `(N, N)`."
     def __init__(self, in_channels: int, out_channels: int, spectral_norm: bool = False):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.lin = nn.Conv2d(in_channels, out_channels, 1)
-        if spectral_norm: _sn(self.lin)
+        self.root = nn.Conv2d(in_channels, out_channels, 1)
+        self.lin = nn.Conv2d(in_channels, out_channels, 1, bias=False)
+        if spectral_norm: _sn(self.root); _sn(self.lin)
         self.reset_parameters()
 
-    def reset_parameters(self): self.lin.reset_parameters()
+    def reset_parameters(self): self.root.reset_parameters(); self.lin.reset_parameters()
 
     def forward(self, x: Tensor, a_hat: Tensor) -> Tensor:
-        x = self.lin(x)                                                   # (B, C', T, N)
-        return torch.einsum('bctm,bnm->bctn', x, a_hat.expand(x.shape[0], -1, -1))
+        nb = torch.einsum('bctm,bnm->bctn', self.lin(x), a_hat.expand(x.shape[0], -1, -1))
+        return self.root(x) + nb                                          # (B, C', T, N)
 
     def extra_repr(self): return f"{self.in_channels}, {self.out_channels}"
 
@@ -140,22 +141,32 @@ class STGCN(nn.Module):
     def __init__(self, window: int, horizon: int = 1, num_classes: int = 0, objective: str = 'forecast',
                  hidden: int = 32, blocks: int = 2, kernel: int = 5, heads: int = 4, dropout: float = 0.1,
                  attention: str = 'sdpa', temporal: str = 'vectorized', spectral_norm: bool = False,
-                 checkpoint: bool = False, pool_clusters: int = 0, fusion: bool = False, eeg_factor: int = 0):
+                 checkpoint: bool = False, pool_clusters: int = 0, fusion: bool = False, eeg_factor: int = 0,
+                 global_signal: bool = False, readout: str = 'mean', n_regions: int = 0):
         super().__init__()
         if objective not in ('forecast', 'classify'): raise InputError(f"objective='{objective}': expected forecast or classify")
         if objective == 'classify' and num_classes < 2: raise InputError(f"classify needs num_classes >= 2, got {num_classes}")
         if fusion and eeg_factor < 1: raise InputError("fusion=True needs an EEG stream (eeg_factor >= 1); use simulated data or fusion=false")
         if blocks < 1: raise InputError(f"blocks={blocks}: expected >= 1")
+        if readout not in ('mean', 'concat'): raise InputError(f"readout='{readout}': expected mean or concat")
+        if readout == 'concat' and (n_regions < 1 or pool_clusters):
+            raise InputError("readout='concat' needs n_regions (the same regions, in the same order, in every window) "
+                             "and no pooling")
         self.window, self.horizon, self.num_classes, self.objective = window, horizon, num_classes, objective
         self.hidden, self.checkpoint, self.eeg_factor = hidden, checkpoint, eeg_factor
+        self.global_signal = global_signal
+        self.readout, self.n_regions = readout, n_regions
         kw = dict(kernel=kernel, heads=heads, dropout=dropout, attention=attention, temporal=temporal, spectral_norm=spectral_norm)
-        self.blocks = nn.ModuleList([STBlock(1 if i == 0 else hidden, hidden, **{**kw, 'heads': heads if i == blocks - 1 else 0})
-                                     for i in range(blocks)])                # attention after the last block only
+        c_in = 2 if global_signal else 1
+        self.blocks = nn.ModuleList([STBlock(c_in if i == 0 else hidden, hidden,   # attention after the last block only
+                                             **{**kw, 'heads': heads if i == blocks - 1 else 0})
+                                     for i in range(blocks)])
         self.eeg_encoder = nn.Sequential(nn.Conv2d(1, hidden, (eeg_factor, 1), stride=(eeg_factor, 1)), nn.ReLU(),
                                          TemporalConv(hidden, hidden, kernel, temporal)) if fusion else None
         self.fusion = TemporalAttention(hidden, max(heads, 1), attention) if fusion else None
         self.pool = GraphPool(hidden, pool_clusters) if pool_clusters else None
-        self.head = nn.Linear(hidden * window, horizon) if objective == 'forecast' else nn.Linear(hidden, num_classes)
+        width = hidden * (n_regions if readout == 'concat' else 1)
+        self.head = nn.Linear(hidden * window, horizon) if objective == 'forecast' else nn.Linear(width, num_classes)
         self.nodes = nn.Identity()                  # per-node features (B, N, F) before the head: where NodeGradCAM hooks
 
     def _block(self, blk: STBlock, h: Tensor, a_hat: Tensor) -> Tensor:
@@ -168,7 +179,9 @@ class STGCN(nn.Module):
         if T != self.window: raise InputError(f"STGCN: got windows of {T} frames, the model was built for window={self.window}")
         adj = adj.to(x.dtype)
         a_hat = normalize_adjacency(adj)
-        h = self._block(self.blocks[0], x.transpose(1, 2)[:, None], a_hat)   # (B, C, T, N)
+        h = x.transpose(1, 2)[:, None]                                       # (B, 1, T, N)
+        if self.global_signal: h = torch.cat([h, h.mean(-1, keepdim=True).expand_as(h)], 1)   # (B, 2, T, N)
+        h = self._block(self.blocks[0], h, a_hat)                            # (B, C, T, N)
         if self.fusion is not None:
             if eeg is None: raise InputError("STGCN was built with fusion=True but got no eeg input")
             e = self.eeg_encoder(eeg.transpose(1, 2)[:, None])              # (B, C, T, N)
@@ -178,11 +191,14 @@ class STGCN(nn.Module):
             h, adj, s = self.pool(h, adj, a_hat)
             a_hat = normalize_adjacency(adj)
         for blk in self.blocks[1:]: h = self._block(blk, h, a_hat)
-        if self.objective == 'classify': return self.head(self.nodes(h.mean(2).transpose(1, 2)).mean(1))   # (B, classes)
+        if self.objective == 'classify':
+            z = self.nodes(h.mean(2).transpose(1, 2))                        # (B, N, C): averaged over time
+            return self.head(z.flatten(1) if self.readout == 'concat' else z.mean(1))   # (B, classes)
         if s is not None: h = torch.einsum('bctk,bnk->bctn', h, s)          # clusters back to regions
         out = self.head(self.nodes(h.permute(0, 3, 1, 2).reshape(B, N, -1)))  # (B, N, H)
         return x[..., -1:] + out
 
     def extra_repr(self):
         return (f"window={self.window}, horizon={self.horizon}, objective={self.objective}, hidden={self.hidden}, "
-                f"blocks={len(self.blocks)}, checkpoint={self.checkpoint}")
+                f"blocks={len(self.blocks)}, global_signal={self.global_signal}, readout={self.readout}, "
+                f"checkpoint={self.checkpoint}")

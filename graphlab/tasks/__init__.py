@@ -76,6 +76,10 @@ class Task:
         "Metrics over a whole evaluation set from the list of `collect` results."
         raise NotImplementedError
 
+    def baselines(self) -> dict[str, dict]:
+        "Baselines trained like the model: `{name: overrides of this task's config}`; none by default."
+        return {}
+
     def callbacks(self) -> list:
         "Trainer callbacks this task brings (e.g. plots written into the run directory)."
         return []

@@ -36,7 +36,7 @@ class ClassifyConfig:
     width_mult: float = 1.0       # model channel-width multiplier (0.25 = a quarter of the channels)
     stem_stride: int = 1          # stride of the model's first layer (4 for 224+ px images)
     label_smoothing: float = 0.0  # cross-entropy label smoothing, in [0, 1)
-    baselines: bool = True        # after testing, add the majority class and pixel logistic regression on the test images
+    pixel_baselines: bool = True  # after testing, add the majority class and pixel logistic regression on the test images
 
     def __post_init__(self):
         if not 0 <= self.label_smoothing < 1:
@@ -100,7 +100,7 @@ class ClassifyTask(Task):
         pred, true = (torch.cat(t) for t in zip(*collected))
         return classification_metrics(true, pred, num_classes=self.data.num_classes)
 
-    def callbacks(self) -> list: return [PixelBaselines()] if self.config.baselines else []
+    def callbacks(self) -> list: return [PixelBaselines()] if self.config.pixel_baselines else []
 
     def test_batch(self, n: int = 8) -> tuple[Tensor, Tensor]:
         "The first `n` (normalised) test images `(n, C, R, R)` and their labels (repeated if the split is smaller)."

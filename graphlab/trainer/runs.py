@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['RESUMABLE', 'EXPLAIN_ALIASES', 'RunConfig', 'run_config_class', 'task_config', 'new_run_dir', 'latest_run_dir',
-           'RunLock', 'resume_changes', 'RunResult', 'profile_run', 'train', 'load_run', 'evaluate_run', 'explain_run']
+           'RunLock', 'resume_changes', 'RunResult', 'profile_run', 'train', 'train_baselines', 'load_run',
+           'evaluate_run', 'explain_run']
 
 # %% ../../nbs/06f_trainer_runs.ipynb #72c07a3b
 import fcntl, json, os, shutil, tempfile
@@ -31,6 +32,7 @@ class RunConfig:
     seed: int = 0          # seeds weights, data order, dropout and augmentation
     run_dir: str = ''      # results directory; '' = outputs/runs/<task>/<date-time>
     profile: bool = True   # after testing, add the model's FLOPs, latency, throughput and memory (profile_*) to the metrics
+    baselines: bool = True # then train the task's baselines (Task.baselines) like it, in <run_dir>/baselines/<name>/
     trainer: TrainerConfig = field(default_factory=TrainerConfig)  # the trainer section
 
 def run_config_class(task_cls: type[Task]) -> type:
@@ -91,10 +93,11 @@ class RunLock:
 # %% ../../nbs/06f_trainer_runs.ipynb #613a01e6
 RESUMABLE = ('run_dir', 'profile', 'trainer.max_epochs', 'trainer.lr', 'trainer.loggers', 'trainer.log_every_n_steps',
              'trainer.wandb_project', 'trainer.wandb_name', 'trainer.wandb_tags', 'trainer.progress', 'trainer.debug',
-             'trainer.num_workers', 'trainer.threads', 'trainer.eval_batch_size', 'trainer.device', 'trainer.resume', 'trainer.test_weights')
+             'trainer.num_workers', 'trainer.threads', 'trainer.eval_batch_size', 'trainer.device', 'trainer.resume',
+             'trainer.test_weights', 'baselines')
 
-def resume_changes(saved, new, epoch: int, tested: bool = True) -> dict:
-    "The changed keys `{key: [old, new]}` of a resume from a checkpoint at `epoch`; refused ones raise a `ConfigError`; `tested`: the run has its metrics."
+def resume_changes(saved, new, epoch: int, tested: bool = True, finishing: bool = False) -> dict:
+    "The changed keys `{key: [old, new]}` of a resume from a checkpoint at `epoch`; refused ones raise a `ConfigError`; `tested`: the run has its metrics; `finishing`: only baselines left."
     a, b = flatten_dict(to_dict(saved)), flatten_dict(to_dict(new))
     changed = {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
     refused = [k for k in changed if k not in RESUMABLE]
@@ -102,7 +105,7 @@ def resume_changes(saved, new, epoch: int, tested: bool = True) -> dict:
         raise ConfigError("a resumed run keeps its config; these keys differ from the run's: " +
                           ', '.join(f"{k} ({changed[k][0]!r} -> {changed[k][1]!r})" for k in refused) +
                           ". Drop them, or start a new run with them")
-    if new.trainer.max_epochs < epoch or (tested and new.trainer.max_epochs == epoch):   # untested: resuming only tests it
+    if not finishing and (new.trainer.max_epochs < epoch or (tested and new.trainer.max_epochs == epoch)):   # untested: resuming only tests it
         raise ConfigError(f"the checkpoint is at epoch {epoch} and trainer.max_epochs={new.trainer.max_epochs}: nothing left "
                           f"to train; pass trainer.max_epochs={epoch + 1} or more to extend the run")
     return {k: v for k, v in changed.items() if k not in ('run_dir', 'trainer.resume')}
@@ -147,7 +150,9 @@ def _prepare_run(task_cls, configs, overrides, resume: bool, root) -> tuple:
         cfg = load_config(cls, configs, overrides, base=base)
         cfg.run_dir, cfg.trainer.resume = str(run_dir), cfg.trainer.resume or 'last'
         ckpt = run_dir / 'checkpoints' / 'last.ckpt' if cfg.trainer.resume == 'last' else Path(cfg.trainer.resume)
-        changed = resume_changes(config_from_dict(cls, base), cfg, load_checkpoint(ckpt)['epoch'], (run_dir / 'metrics.json').is_file())
+        epoch = load_checkpoint(ckpt)['epoch']
+        changed = resume_changes(config_from_dict(cls, base), cfg, epoch, (run_dir / 'metrics.json').is_file(),
+                                 _baselines_pending(cfg, run_dir))
         record = dict(time=datetime.now().isoformat(timespec='seconds'), checkpoint=str(ckpt), changed=changed)
         return cfg, run_dir, False, record
     if cfg.trainer.fast_dev_run: return cfg, None, False, None
@@ -161,6 +166,11 @@ def _prepare_run(task_cls, configs, overrides, resume: bool, root) -> tuple:
         except OSError as e: raise InputError(f"cannot create run_dir '{run_dir}': {e.strerror}") from None
         return cfg, run_dir, new, None
     return cfg, new_run_dir(task_cls.name, root), True, None
+
+def _baselines_pending(cfg, run_dir: Path) -> bool:
+    "Whether the run in `run_dir` was tested but stopped before all of its baselines were trained."
+    m = run_dir / 'metrics.json'
+    return cfg.baselines and m.is_file() and 'baselines_trained' not in json.loads(m.read_text())
 
 def _write_config(task_cls, cfg, run_dir: Path, record: dict | None) -> None:
     atomic_write(run_dir / 'config.yaml', to_yaml({'task': task_cls.name, **to_dict(cfg), 'versions': versions()}))
@@ -192,13 +202,18 @@ def _ddp_entry(payload: dict) -> None:
 
 def train(task: str | type[Task], overrides=(), configs=(), resume: bool = False, root='outputs/runs',
           callbacks=()) -> RunResult:
-    "Train and test `task` with config files `configs` and `overrides`; returns the held-out metrics."
+    "Train and test `task` with config files `configs` and `overrides`, then its baselines; returns held-out metrics."
     task_cls = get_task(task) if isinstance(task, str) else task
+    return _train(task_cls, lambda: _prepare_run(task_cls, configs, overrides, resume, root), callbacks)
+
+def _train(task_cls, prepare, callbacks=()) -> RunResult | None:
+    "`prepare()` gives (config, run_dir, new, resume record) or None (nothing to do); lock, train, test, baselines."
     info = dist_info()
     if info.world_size > 1:                   # one process of a torchrun run: rank 0 decides, every process trains
-        prepared = _prepare_run(task_cls, configs, overrides, resume, root) if info.rank == 0 else None
-        cfg, run_dir, new, record = all_gather_objects(prepared)[0]
-    else: cfg, run_dir, new, record = _prepare_run(task_cls, configs, overrides, resume, root)
+        prepared = all_gather_objects(prepare() if info.rank == 0 else None)[0]
+    else: prepared = prepare()
+    if prepared is None: return None
+    cfg, run_dir, new, record = prepared
     lock = RunLock(run_dir) if run_dir is not None and info.rank == 0 else None
     try:
         if run_dir is not None and info.rank == 0: _write_config(task_cls, cfg, run_dir, record)
@@ -209,11 +224,54 @@ def train(task: str | type[Task], overrides=(), configs=(), resume: bool = False
                 result = Path(d) / 'metrics.json'
                 launch(_ddp_entry, dict(task=task_cls.name, config=to_dict(cfg), run_dir=run_dir, result=str(result)),
                        cfg.trainer.devices)
-                return RunResult(run_dir, json.loads(result.read_text()), cfg, None, None)
-        trainer, t, metrics = _fit_and_test(task_cls, cfg, run_dir, callbacks, new)
-        return RunResult(run_dir, metrics, cfg, trainer, t)
+                r = RunResult(run_dir, json.loads(result.read_text()), cfg, None, None)
+        else:
+            trainer, t, metrics = _fit_and_test(task_cls, cfg, run_dir, callbacks, new)
+            r = RunResult(run_dir, metrics, cfg, trainer, t)
+        if cfg.baselines and run_dir is not None: r.metrics = train_baselines(task_cls, cfg, run_dir, r.metrics)
+        return r
     finally:
         if lock is not None: lock.release()
+
+# %% ../../nbs/06f_trainer_runs.ipynb #b1a5e11f
+def _is_number(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+def _baseline_config(task_cls, cfg, run_dir: Path, name: str, overrides: dict):
+    "The run config of baseline `name`: the run's own with the baseline's overrides, in `<run_dir>/baselines/<name>`."
+    bad = sorted(set(overrides) - {f.name for f in fields(task_cls.config_class)})
+    if bad: raise TypeError(f"task '{task_cls.name}': baseline '{name}' overrides {bad}, not keys of its config")
+    d = {**to_dict(cfg), **overrides, 'run_dir': str(run_dir / 'baselines' / name), 'baselines': False,
+         'profile': False}
+    d['trainer'] = {**d['trainer'], 'resume': ''}
+    return config_from_dict(run_config_class(task_cls), d)
+
+def _prepare_baseline(cfg) -> tuple | None:
+    "`_train`'s (config, run_dir, new, record) for a baseline: a fresh run or a resume; None when it finished already."
+    run_dir, ckpt = Path(cfg.run_dir), Path(cfg.run_dir) / 'checkpoints' / 'last.ckpt'
+    if not ckpt.is_file():
+        new = not run_dir.exists()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return cfg, run_dir, new, None
+    saved = read_yaml(run_dir / 'config.yaml')
+    saved = config_from_dict(type(cfg), {k: v for k, v in saved.items() if k not in ('task', 'versions')})
+    if (run_dir / 'metrics.json').is_file() and saved.trainer.max_epochs >= cfg.trainer.max_epochs: return None
+    cfg.trainer.resume = 'last'
+    changed = resume_changes(saved, cfg, load_checkpoint(ckpt)['epoch'], finishing=True)
+    record = dict(time=datetime.now().isoformat(timespec='seconds'), checkpoint=str(ckpt), changed=changed)
+    return cfg, run_dir, False, record
+
+def train_baselines(task_cls, cfg, run_dir, metrics: dict) -> dict:
+    "`metrics` of the run in `run_dir` plus those of its task's baselines, trained like it; metrics.json rewritten."
+    out, names = dict(metrics), task_cls(task_config(task_cls, cfg)).baselines()
+    for name, overrides in names.items():
+        bcfg = _baseline_config(task_cls, cfg, Path(run_dir), name, overrides)
+        r = _train(task_cls, lambda: _prepare_baseline(bcfg))
+        m = r.metrics if r is not None else json.loads((Path(bcfg.run_dir) / 'metrics.json').read_text())
+        out.update({f'baseline_{name}_{k}': v for k, v in m.items() if k.startswith('test_') and _is_number(v)})
+        out[f'baseline_{name}_epochs'] = m['epochs']
+    out['baselines_trained'] = list(names)
+    if dist_info().rank == 0: atomic_write(Path(run_dir) / 'metrics.json', json.dumps(out, indent=2, default=float))
+    return out
 
 # %% ../../nbs/06f_trainer_runs.ipynb #43560920
 def _checkpoint_for(run_dir: Path, weights: str) -> Path:

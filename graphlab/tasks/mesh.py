@@ -197,11 +197,11 @@ def plot_curves(history, path: Path) -> Path:
         ax.set_title(title); ax.set_xlabel('epoch'); ax.legend(fontsize=7)
     return _figure(path, fig)
 
-def plot_loss_parts(ce: np.ndarray, triplet: np.ndarray, path: Path) -> Path:
-    "Histograms of the per-mesh cross-entropy and the per-anchor triplet loss on the test set."
+def plot_loss_parts(ce: np.ndarray, triplet: np.ndarray, path: Path, unit: str = 'anchor') -> Path:
+    "Histograms of the per-mesh cross-entropy and the triplet loss per `unit` (what the mining returns) on the test set."
     from matplotlib.figure import Figure
     fig = Figure(figsize=(9, 3.4)); axes = fig.subplots(1, 2)
-    for ax, v, name in zip(axes, (ce, triplet), ('cross-entropy per mesh', 'triplet loss per anchor')):
+    for ax, v, name in zip(axes, (ce, triplet), ('cross-entropy per mesh', f'triplet loss per {unit}')):
         ax.hist(v, bins=30); ax.set_title(f'test: {name}'); ax.set_xlabel(f'mean {v.mean():.3g}')
     axes[1].set_xlabel(axes[1].get_xlabel() + f', active (> 0) {np.mean(triplet > 0):.0%}')
     return _figure(path, fig)
@@ -236,7 +236,8 @@ class MeshPlots(Callback):
         logits, y, s = torch.from_numpy(e['logits']), torch.from_numpy(e['label']), torch.from_numpy(e['subject'])
         ce = F.cross_entropy(logits, y, reduction='none').numpy()
         tl, _ = triplet_loss(torch.from_numpy(e['embedding']), y, s, c.margin, c.triplet_mining, reduce=False)
-        plot_loss_parts(ce, tl.numpy(), d / 'loss_parts.png')
+        unit = {'batch_hard': 'anchor', 'semi_hard': '(anchor, positive)', 'batch_all': 'triplet'}[c.triplet_mining]
+        plot_loss_parts(ce, tl.numpy(), d / 'loss_parts.png', unit)
         from sklearn.manifold import TSNE
         n = len(y)
         xy = TSNE(perplexity=min(30.0, (n - 1) / 3), init='pca', random_state=0).fit_transform(e['embedding'])

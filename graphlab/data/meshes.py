@@ -265,15 +265,19 @@ def random_rotation(axis: str = 'z', max_degrees: float = 180.0, generator=None)
 # %% ../../nbs/02d_data_meshes.ipynb #6df6cdd8
 @dataclass
 class MeshAugment:
-    "Random rotation, isotropic scaling, Gaussian point noise and a mirror flip of an `(n, 6)` mesh; normals follow."
+    "Random stretch, rotation, isotropic scaling, Gaussian point noise and a mirror flip of an `(n, 6)` mesh; normals follow."
     rotation_range: float = 180.0   # rotation angle uniform in ±degrees
     rotation_axis: str = 'z'        # z | any
     scale_range: float = 0.1        # scale factor uniform in [1 - r, 1 + r]
     noise_std: float = 0.01         # std of the Gaussian noise added to the coordinates
     flip_probability: float = 0.5   # probability of mirroring x -> -x
+    stretch_range: float = 0.0      # per-axis scale factors uniform in [1 - r, 1 + r] (anisotropic; 0 = off)
 
     def __call__(self, x: Tensor, generator=None) -> Tensor:
         p, n = x[:, :3], x[:, 3:]
+        if self.stretch_range > 0:
+            D = 1 + (torch.rand(3, generator=generator) * 2 - 1) * self.stretch_range
+            p, n = p * D, n / D                                # normals by the inverse transpose of diag(D)
         R = random_rotation(self.rotation_axis, self.rotation_range, generator)
         if torch.rand((), generator=generator) < self.flip_probability:
             R = R * torch.tensor([-1., 1., 1.])               # mirror x first: det(R) = -1
@@ -284,26 +288,31 @@ class MeshAugment:
 
 # %% ../../nbs/02d_data_meshes.ipynb #e9d3ace4
 class ClassGroups(Dataset):
-    "Item `i`: `m` meshes of class `i mod C`, from different subjects where possible, so each batch holds several per class."
-    def __init__(self, base: MeshSplit, m: int = 4):
+    "Item `i`: a block of `p` classes (0 = all) × `m` meshes each, from different subjects where possible."
+    def __init__(self, base: MeshSplit, m: int = 4, p: int = 0):
         if m < 2: raise InputError(f"samples_per_class={m}: triplets need >= 2 samples of a class in a batch")
+        if p < 0: raise InputError(f"classes_per_batch={p}: expected a number of classes >= 1, or 0 for all classes")
         self.base, self.m = base, m
         self.classes = np.unique(base.labels)
+        self.p = len(self.classes) if p == 0 else min(p, len(self.classes))
         self.members = {c: np.flatnonzero(base.labels == c) for c in self.classes}
 
-    def __len__(self): return max(len(self.base) // self.m, len(self.classes))
+    def __len__(self): return max(len(self.base) // (self.m * self.p), -(-len(self.classes) // self.p))
 
-    def __getitem__(self, i: int):
-        idx = self.members[self.classes[i % len(self.classes)]]
+    def group(self, c) -> list:
+        "`m` meshes of class `c`: one per subject first, then the rest (positives come from other subjects)."
+        idx = self.members[c]
         order = idx[torch.randperm(len(idx)).numpy()]
-        # one mesh per subject first, then the rest: positives come from other subjects
         _, first = np.unique(self.base.subjects[order], return_index=True)
         pick = np.concatenate([order[np.sort(first)], np.delete(order, first)])
-        pick = pick[np.arange(self.m) % len(pick)]
-        return [self.base[j] for j in pick]
+        return [self.base[j] for j in pick[np.arange(self.m) % len(pick)]]
+
+    def __getitem__(self, i: int) -> list:
+        C = len(self.classes)
+        return [s for j in range(self.p) for s in self.group(self.classes[(i * self.p + j) % C])]
 
 def collate_groups(groups) -> tuple[Tensor, Tensor, Tensor]:
-    "A batch `(x (B, n, 6), labels (B,), subjects (B,))` from samples or from groups of samples."
+    "A batch `(x (B, n, 6), labels (B,), subjects (B,))` from samples or from blocks of samples."
     items = [s for g in groups for s in g] if isinstance(groups[0], list) else groups
     x, y, s = zip(*items)
     return torch.stack(x), torch.tensor(y), torch.tensor(s)

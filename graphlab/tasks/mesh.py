@@ -49,7 +49,14 @@ def triplet_loss(emb: Tensor, labels: Tensor, subjects: Tensor | None = None, ma
         dn = torch.where(semi.any(1), hardest_semi, easiest)
         ok = neg[a].any(1)
         losses = F.relu(dap[:, 0] - dn + margin)[ok]
-    else: raise ConfigError(f"triplet_mining='{mining}': expected batch_hard or semi_hard")
+    elif mining == 'batch_all':
+        rows = max(1, 2**24 // max(1, len(labels)) ** 2)                          # anchors per (rows, B, B) chunk
+        losses = torch.cat([F.relu(d[a, :, None] - d[a, None, :] + margin)[pos[a, :, None] & neg[a, None, :]]
+                            for a in torch.arange(len(labels), device=emb.device).split(rows)])
+        if reduce and losses.numel():
+            active = losses > 0
+            return losses.sum() / active.sum().clamp(min=1), active.float().mean()   # mean over the active ones
+    else: raise ConfigError(f"triplet_mining='{mining}': expected batch_hard, semi_hard or batch_all")
     if not reduce: return losses, (losses > 0).float()
     if losses.numel() == 0: return emb.sum() * 0, emb.new_zeros(())
     return losses.mean(), (losses > 0).float().mean()
@@ -74,8 +81,10 @@ class MeshConfig:
     scale_range: float = 0.1        # augmentation: scale factor uniform in [1 - r, 1 + r]
     noise_std: float = 0.01         # augmentation: coordinate noise std (meshes are scaled to RMS radius 1)
     flip_probability: float = 0.5   # augmentation: probability of a mirror flip x -> -x
-    samples_per_class: int = 4      # meshes of one class per group; trainer.batch_size counts groups
-    triplet_mining: Literal['batch_hard', 'semi_hard'] = 'batch_hard'  # online triplet mining in the batch
+    stretch_range: float = 0.25     # augmentation: per-axis scale factors uniform in [1 - r, 1 + r] (0 = off)
+    samples_per_class: int = 4      # K of the P×K batches: meshes per class in a block
+    classes_per_batch: int = 0      # P of the P×K batches: classes per block (0 = all); trainer.batch_size counts blocks
+    triplet_mining: Literal['batch_hard', 'semi_hard', 'batch_all'] = 'semi_hard'  # online triplet mining in the batch
     margin: float = 0.2             # triplet margin (embeddings are unit vectors: distances in [0, 2])
     classification_weight: float = 1.0  # weight of the cross-entropy
     triplet_weight: float = 0.5     # weight of the triplet loss
@@ -87,6 +96,9 @@ class MeshConfig:
         if self.num_vertices <= self.k: raise ConfigError(f"config key 'k': {self.k} must be < num_vertices={self.num_vertices}")
         if self.k < 1: raise ConfigError(f"config key 'k': {self.k} must be >= 1")
         if self.samples_per_class < 2: raise ConfigError(f"config key 'samples_per_class': {self.samples_per_class} must be >= 2")
+        if self.classes_per_batch < 0:
+            raise ConfigError(f"config key 'classes_per_batch': {self.classes_per_batch} must be >= 1, or 0 for all classes")
+        if not 0 <= self.stretch_range < 1: raise ConfigError(f"config key 'stretch_range': {self.stretch_range} is outside [0, 1)")
         if self.classification_weight < 0 or self.triplet_weight < 0 or self.classification_weight + self.triplet_weight == 0:
             raise ConfigError(f"config keys 'classification_weight'={self.classification_weight}, 'triplet_weight'="
                               f"{self.triplet_weight}: both must be >= 0 and not both 0")
@@ -102,7 +114,7 @@ class MeshTask(Task):
     "Mesh classification and embedding: a DGCNN trained with cross-entropy plus an online triplet loss."
     config_class = MeshConfig
     monitor, mode = 'val_accuracy', 'max'
-    defaults = {'trainer': {'max_epochs': 12, 'batch_size': 6, 'lr': 3e-3}}
+    defaults = {'trainer': {'max_epochs': 50, 'batch_size': 1, 'lr': 3e-3, 'test_weights': 'last', 'threads': 1}}
     num_classes: int = 0
     class_names: list | None = None   # names of the classes, when known (the generated shapes)
 
@@ -112,9 +124,11 @@ class MeshTask(Task):
         splits, self.data_report = load_mesh_splits(root, c.num_vertices, cache=c.cache)
         self.num_classes = int(max(s.labels.max() for s in splits.values())) + 1
         self.class_names = None if c.data_dir else list(SHAPES)
-        splits['train'].transform = MeshAugment(c.rotation_range, c.rotation_axis, c.scale_range, c.noise_std, c.flip_probability)
+        splits['train'].transform = MeshAugment(c.rotation_range, c.rotation_axis, c.scale_range, c.noise_std,
+                                                c.flip_probability, c.stretch_range)
         self.splits = splits
-        self.datasets = {'train': ClassGroups(splits['train'], c.samples_per_class), 'val': splits['val'], 'test': splits['test']}
+        train = ClassGroups(splits['train'], c.samples_per_class, c.classes_per_batch)
+        self.datasets = {'train': train, 'val': splits['val'], 'test': splits['test']}
 
     def build_model(self) -> nn.Module:
         if not self.datasets: self.setup()
@@ -183,11 +197,11 @@ def plot_curves(history, path: Path) -> Path:
         ax.set_title(title); ax.set_xlabel('epoch'); ax.legend(fontsize=7)
     return _figure(path, fig)
 
-def plot_loss_parts(ce: np.ndarray, triplet: np.ndarray, path: Path) -> Path:
-    "Histograms of the per-mesh cross-entropy and the per-anchor triplet loss on the test set."
+def plot_loss_parts(ce: np.ndarray, triplet: np.ndarray, path: Path, unit: str = 'anchor') -> Path:
+    "Histograms of the per-mesh cross-entropy and the triplet loss per `unit` (what the mining returns) on the test set."
     from matplotlib.figure import Figure
     fig = Figure(figsize=(9, 3.4)); axes = fig.subplots(1, 2)
-    for ax, v, name in zip(axes, (ce, triplet), ('cross-entropy per mesh', 'triplet loss per anchor')):
+    for ax, v, name in zip(axes, (ce, triplet), ('cross-entropy per mesh', f'triplet loss per {unit}')):
         ax.hist(v, bins=30); ax.set_title(f'test: {name}'); ax.set_xlabel(f'mean {v.mean():.3g}')
     axes[1].set_xlabel(axes[1].get_xlabel() + f', active (> 0) {np.mean(triplet > 0):.0%}')
     return _figure(path, fig)
@@ -222,7 +236,8 @@ class MeshPlots(Callback):
         logits, y, s = torch.from_numpy(e['logits']), torch.from_numpy(e['label']), torch.from_numpy(e['subject'])
         ce = F.cross_entropy(logits, y, reduction='none').numpy()
         tl, _ = triplet_loss(torch.from_numpy(e['embedding']), y, s, c.margin, c.triplet_mining, reduce=False)
-        plot_loss_parts(ce, tl.numpy(), d / 'loss_parts.png')
+        unit = {'batch_hard': 'anchor', 'semi_hard': '(anchor, positive)', 'batch_all': 'triplet'}[c.triplet_mining]
+        plot_loss_parts(ce, tl.numpy(), d / 'loss_parts.png', unit)
         from sklearn.manifold import TSNE
         n = len(y)
         xy = TSNE(perplexity=min(30.0, (n - 1) / 3), init='pca', random_state=0).fit_transform(e['embedding'])

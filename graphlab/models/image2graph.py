@@ -87,7 +87,8 @@ class SegmentReader(nn.Module):
         C, O, P, S = f.shape
         w = self.point.weight.view(-1, C, O)
         w = (w + w.flip(2)) / 2                      # the same weight on both sides: reading j → i gives the same
-        h = F.relu(w.reshape(-1, C * O) @ f.view(C * O, P * S) + self.point.bias[:, None]).view(self.hidden, P, S)
+        h = torch.addmm(self.point.bias[:, None], w.reshape(-1, C * O), f.view(C * O, P * S))
+        h = h.relu_().view(self.hidden, P, S)
         h, past = h[..., :self.n_points], h[..., self.n_points:]
         out = [h.mean(-1), h.amax(-1), h.amin(-1)]
         if len(self.beyond):                         # each end's mean, then max and min over the two ends

@@ -63,8 +63,8 @@ def inference(repeats: int, bs: int, run_a: str = '') -> dict:
     ds = image_graphs(GraphImageSpec(), n=bs, seed=123, stream=2, cache=False)
     b = default_collate([ds[i] for i in range(bs)])
     k, full = b['n_communities'], torch.ones_like(b['mask'])
-    base_a = ModelA(width=32, dim=128, pyramid=64, hidden=192).to(memory_format=torch.contiguous_format)
-    models = {'a': ModelA(), 'a_base': base_a, 'b': ModelB(), 'b_base': ModelB()}
+    base_a = ModelA(width=32, dim=128, pyramid=64, hidden=192, beyond=()).to(memory_format=torch.contiguous_format)
+    models = {'a': ModelA(), 'a_base': base_a, 'b': ModelB(), 'b_base': ModelB(beyond=())}
 
     @torch.inference_mode()
     def run(name):

@@ -92,7 +92,7 @@ class SegmentReader(nn.Module):
         h, past = h[..., :self.n_points], h[..., self.n_points:]
         out = [h.mean(-1), h.amax(-1), h.amin(-1)]
         if len(self.beyond):                         # each end's mean, then max and min over the two ends
-            ends = past.view(self.hidden, P, 2, -1).mean(-1)
+            ends = past.view(self.hidden, P, 2, len(self.beyond)).mean(-1)
             out += [ends.amax(-1), ends.amin(-1)]
         return torch.cat(out + [length.T, length.T ** 2]).T                     # (P, out_features)
 
@@ -111,7 +111,7 @@ class GridPool(nn.Module):
 class ModelB(nn.Module):
     "Edges and same-community probabilities of a drawn graph whose node positions are given."
     def __init__(self, width: int = 12, dim: int = 256, line_channels: int = 8, n_points: int = 32, grid: int = 64,
-                 gcn_layers: int = 3, heads: int = 4, hidden: int = 192, beyond: tuple[float, ...] = ()):
+                 gcn_layers: int = 3, heads: int = 4, hidden: int = 192, beyond: tuple[float, ...] = (3.0, 4.5, 6.0)):
         super().__init__()
         self.width, self.dim, self.line_channels, self.grid, self.hidden = width, dim, line_channels, grid, hidden
         w = width
@@ -179,7 +179,7 @@ class ModelA(nn.Module):
     "Nodes, edges and (by clustering) communities of a drawn graph, from the image alone."
     def __init__(self, width: int = 16, dim: int = 64, pyramid: int = 32, line_channels: int = 8, n_points: int = 32,
                  k: int = 8, gcn_layers: int = 3, hidden: int = 96, max_nodes: int = 24, threshold: float = 0.5,
-                 pixels: int = 64, beyond: tuple[float, ...] = (), knn=knn_graph):
+                 pixels: int = 64, beyond: tuple[float, ...] = (3.0, 4.5, 6.0), knn=knn_graph):
         super().__init__()
         self.width, self.dim, self.pyramid, self.k, self.max_nodes, self.threshold = width, dim, pyramid, k, max_nodes, threshold
         self.knn = knn              # builds the GCN's kNN graph: (pos, k, mask) -> (indices, valid), e.g. ops.knn_graph

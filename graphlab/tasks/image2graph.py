@@ -53,9 +53,9 @@ class Image2GraphConfig:
     dim: int = 0                      # node embedding size; 0 = the model's default (A: 128, B: 256)
     hidden: int = 0                   # width of the edge predictor's MLP; 0 = the model's default (A: 192, B: 192)
     n_points: int = 0                 # points the edge reader samples along each segment; 0 = the model's default (32)
-    beyond: list[float] = field(default_factory=list)  # px past each segment end the edge reader also samples
+    beyond: list[float] = field(default_factory=lambda: [3.0, 4.5, 6.0])  # px past segment ends to read, [] none
     w_edge: float = 1.0               # weight of the edge loss
-    w_community: float = 1.0          # B: weight of the same-community loss
+    w_community: float = 3.0          # B: weight of the same-community loss
     w_coord: float = 1.0              # A: weight of the node-position (offset) loss
     w_count: float = 0.1              # A: weight of the node-count loss (heatmap mass against the true count)
     w_reg: float = 1e-4               # weight of the node-embedding L2 regulariser
@@ -73,6 +73,9 @@ class Image2GraphConfig:
             if getattr(self, k) < 0: raise ConfigError(f"config key '{k}': {getattr(self, k)} must be >= 0")
         if not 0 <= self.label_smoothing < 0.5:
             raise ConfigError(f"config key 'label_smoothing': {self.label_smoothing} is outside [0, 0.5)")
+        if any(not b > 0 for b in self.beyond):
+            raise ConfigError(f"config key 'beyond': {self.beyond} has a distance <= 0 px; use distances > 0 "
+                              "(or [] to read no further than the nodes)")
         if self.cluster_temperature <= 0: raise ConfigError(f"config key 'cluster_temperature': must be > 0")
         if not 0 < self.match_radius < 1: raise ConfigError(f"config key 'match_radius': {self.match_radius} is outside (0, 1)")
         if self.knn_impl == 'loop' and self.model != 'a':
@@ -198,7 +201,7 @@ class Image2GraphTask(Task):
         "The model's hyperparameters the config sets (0 or [] = the model's default)."
         c = self.config
         opts = {k: v for k, v in dict(width=c.width, dim=c.dim, hidden=c.hidden, n_points=c.n_points).items() if v}
-        return {**opts, 'beyond': tuple(c.beyond)} if c.beyond else opts
+        return {**opts, 'beyond': tuple(c.beyond)}
 
     def truth(self, batch) -> dict:
         "What evaluation keeps of a batch's true graphs."

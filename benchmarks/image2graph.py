@@ -6,15 +6,17 @@
     baseline timed in the same run, and against the scikit-learn pipeline on the same graphs:
     `SpectralClustering` (default settings, k-means labels) on each graph's node coordinates,
     one graph at a time (and with `assign_labels='cluster_qr'`).
-    - Model A is `ModelA()` (the defaults: width 16, pyramid 32, dim 64, edge MLP 96, channels-last
-      weights), reading the pairs of real nodes only. Its baseline is the previous default
-      (`ModelA(width=32, dim=128, pyramid=64, hidden=192)`, contiguous weights) reading every pair
-      of the `max_nodes` candidates, as the previous code did whatever the detector found.
+    - Model A is `ModelA()` (the defaults: width 16, pyramid 32, dim 64, edge MLP 96, the reader
+      also past the segment ends, channels-last weights), reading the pairs of real nodes only.
+      Its baseline is the previous default (`ModelA(width=32, dim=128, pyramid=64, hidden=192,
+      beyond=())`, contiguous weights) reading every pair of the `max_nodes` candidates, as the
+      previous code did whatever the detector found.
       Untrained weights detect no node, so the graph is read at the true nodes of the test graphs
       (the work of a detector that finds them, as a trained one does: node F1 >= 0.99), after
       `encode` and `detect` have run on the image. With `--run-a RUN_DIR` a trained Model A run is
       timed end to end as well (`model(image)`, its own detections).
-    - Model B (`ModelB()`, given the true nodes) against itself reading every pair of the 24 slots.
+    - Model B (`ModelB()`, given the true nodes) against the previous `ModelB(beyond=())` reading
+      every pair of the 24 slots.
     Times are the fastest of `--repeats` (wall clock) and the CPU time of that call (all threads);
     the load average is printed beside them: on a shared machine the ratios are the robust figures.
 (b) kNN graph construction for B=64 graphs × N ∈ {32, 256, 1024} × d ∈ {3, 64}, k=8:
@@ -24,7 +26,8 @@
 (c) Generator throughput at 64 px: `image_graphs` with 2 worker processes (start-up included)
     and in one process, caching off.
 
-    python benchmarks/image2graph.py [--repeats 5] [--batch 64] [--n-gen 4000] [--threads N] [--run-a RUN_DIR] [--only inference]
+    python benchmarks/image2graph.py [--repeats 5] [--batch 64] [--n-gen 4000] [--threads N] [--run-a RUN_DIR]
+                                     [--only inference]
 
 Times of (b) and (c) are medians over repeats. Ends with `RESULT k=v ...`.
 """
@@ -171,24 +174,25 @@ def main():
     ap.add_argument('--only', choices=['inference'], help='run part (a) only')
     a = ap.parse_args()
     if a.threads: torch.set_num_threads(a.threads)
-    res = inference(a.repeats, a.batch, a.run_a)
-    print(f"inference per image (batch {a.batch}, {torch.get_num_threads()} threads, load average {res['load_1min']:.1f}):")
+    r = inference(a.repeats, a.batch, a.run_a)
+    print(f"inference per image (batch {a.batch}, {torch.get_num_threads()} threads, "
+          f"load average {r['load_1min']:.1f}):")
     for n, what in (('a', 'Model A'), ('b', 'Model B')):
-        print(f"  {what}: {res[f'infer_ms_{n}']:.2f} ms ({res[f'cpu_ms_{n}']:.2f} ms CPU) | baseline "
-              f"{res[f'infer_ms_{n}_base']:.2f} ms ({res[f'cpu_ms_{n}_base']:.2f} ms CPU) | {res[f'speedup_{n}_vs_base']:.2f}x "
-              f"faster ({res[f'cpu_speedup_{n}_vs_base']:.2f}x in CPU time)")
-    print(f"  scikit-learn pipeline {res['sklearn_ms']:.2f} ms (k-means labels), {res['sklearn_qr_ms']:.2f} ms (cluster_qr) | "
-          f"speed-up A {res['speedup_a_vs_sklearn']:.0f}x / {res['speedup_a_vs_sklearn_qr']:.1f}x, "
-          f"B {res['speedup_b_vs_sklearn']:.0f}x / {res['speedup_b_vs_sklearn_qr']:.1f}x", flush=True)
-    keys = ['infer_ms_a', 'cpu_ms_a', 'infer_ms_a_base', 'speedup_a_vs_base', 'cpu_speedup_a_vs_base', 'infer_ms_a_trained',
-            'infer_ms_b', 'infer_ms_b_base', 'speedup_b_vs_base', 'sklearn_ms', 'speedup_a_vs_sklearn', 'speedup_b_vs_sklearn',
-            'speedup_b_vs_sklearn_qr', 'load_1min']
+        print(f"  {what}: {r[f'infer_ms_{n}']:.2f} ms ({r[f'cpu_ms_{n}']:.2f} ms CPU) | baseline "
+              f"{r[f'infer_ms_{n}_base']:.2f} ms ({r[f'cpu_ms_{n}_base']:.2f} ms CPU) | "
+              f"{r[f'speedup_{n}_vs_base']:.2f}x faster ({r[f'cpu_speedup_{n}_vs_base']:.2f}x in CPU time)")
+    print(f"  scikit-learn pipeline {r['sklearn_ms']:.2f} ms (k-means labels), {r['sklearn_qr_ms']:.2f} ms "
+          f"(cluster_qr) | speed-up A {r['speedup_a_vs_sklearn']:.0f}x / {r['speedup_a_vs_sklearn_qr']:.1f}x, "
+          f"B {r['speedup_b_vs_sklearn']:.0f}x / {r['speedup_b_vs_sklearn_qr']:.1f}x", flush=True)
+    keys = ['infer_ms_a', 'cpu_ms_a', 'infer_ms_a_base', 'cpu_ms_a_base', 'speedup_a_vs_base', 'cpu_speedup_a_vs_base',
+            'infer_ms_a_trained', 'infer_ms_b', 'infer_ms_b_base', 'speedup_b_vs_base', 'sklearn_ms',
+            'speedup_a_vs_sklearn', 'speedup_b_vs_sklearn', 'speedup_b_vs_sklearn_qr', 'load_1min']
     if not a.only:
-        res.update(knn(a.repeats))
-        res.update(generator(a.n_gen))
-        keys += ['knn_vs_loop_256_3', 'knn_vs_loop_256_64', 'knn_vs_sklearn_256_3', 'knn_vs_sklearn_256_64', 'gen_samples_s',
-                 'gen_samples_s_1proc']
-    print('RESULT ' + ' '.join(f"{k}={res[k]:.3g}" for k in keys if k in res) + f" threads={torch.get_num_threads()}")
+        r.update(knn(a.repeats))
+        r.update(generator(a.n_gen))
+        keys += ['knn_vs_loop_256_3', 'knn_vs_loop_256_64', 'knn_vs_sklearn_256_3', 'knn_vs_sklearn_256_64',
+                 'gen_samples_s', 'gen_samples_s_1proc']
+    print('RESULT ' + ' '.join(f"{k}={r[k]:.3g}" for k in keys if k in r) + f" threads={torch.get_num_threads()}")
 
 
 if __name__ == '__main__':

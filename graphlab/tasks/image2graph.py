@@ -8,7 +8,7 @@ __all__ = ['Image2GraphConfig', 'pair_mask', 'pair_bce', 'heat_targets', 'focal_
 
 # %% ../../nbs/05a_tasks_image2graph.ipynb #337d6472
 import hashlib, warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -51,8 +51,11 @@ class Image2GraphConfig:
     noise: float = 0.1                # Gaussian pixel noise (standard deviation)
     width: int = 0                    # CNN width; 0 = the model's default (A: 32, B: 12)
     dim: int = 0                      # node embedding size; 0 = the model's default (A: 128, B: 256)
+    hidden: int = 0                   # width of the edge predictor's MLP; 0 = the model's default (A: 192, B: 192)
+    n_points: int = 0                 # points the edge reader samples along each segment; 0 = the model's default (32)
+    beyond: list[float] = field(default_factory=lambda: [3.0, 4.5, 6.0])  # px past segment ends to read, [] none
     w_edge: float = 1.0               # weight of the edge loss
-    w_community: float = 1.0          # B: weight of the same-community loss
+    w_community: float = 3.0          # B: weight of the same-community loss
     w_coord: float = 1.0              # A: weight of the node-position (offset) loss
     w_count: float = 0.1              # A: weight of the node-count loss (heatmap mass against the true count)
     w_reg: float = 1e-4               # weight of the node-embedding L2 regulariser
@@ -64,12 +67,15 @@ class Image2GraphConfig:
     knn_impl: Literal['batched', 'loop'] = 'batched'  # A: kNN graph of the GCN by ops.knn_graph, or a Python loop (the optimization study's slow side)
 
     def __post_init__(self):
-        for k, lo in dict(n_train=1, n_val=1, n_test=1, data_workers=0, width=0, dim=0).items():
+        for k, lo in dict(n_train=1, n_val=1, n_test=1, data_workers=0, width=0, dim=0, hidden=0, n_points=0).items():
             if getattr(self, k) < lo: raise ConfigError(f"config key '{k}': {getattr(self, k)} must be >= {lo}")
         for k in ('w_edge', 'w_community', 'w_coord', 'w_count', 'w_reg'):
             if getattr(self, k) < 0: raise ConfigError(f"config key '{k}': {getattr(self, k)} must be >= 0")
         if not 0 <= self.label_smoothing < 0.5:
             raise ConfigError(f"config key 'label_smoothing': {self.label_smoothing} is outside [0, 0.5)")
+        if any(not b > 0 for b in self.beyond):
+            raise ConfigError(f"config key 'beyond': {self.beyond} has a distance <= 0 px; use distances > 0 "
+                              "(or [] to read no further than the nodes)")
         if self.cluster_temperature <= 0: raise ConfigError(f"config key 'cluster_temperature': must be > 0")
         if not 0 < self.match_radius < 1: raise ConfigError(f"config key 'match_radius': {self.match_radius} is outside (0, 1)")
         if self.knn_impl == 'loop' and self.model != 'a':
@@ -191,6 +197,12 @@ class Image2GraphTask(Task):
         return c.w_edge * pair_bce(out['edge_logits'], batch['adj'], mask, c.label_smoothing) + \
                c.w_reg * out['node_emb'].float().pow(2).sum(-1)[mask].mean()
 
+    def model_options(self) -> dict:
+        "The model's hyperparameters the config sets (0 or [] = the model's default)."
+        c = self.config
+        opts = {k: v for k, v in dict(width=c.width, dim=c.dim, hidden=c.hidden, n_points=c.n_points).items() if v}
+        return {**opts, 'beyond': tuple(c.beyond)}
+
     def truth(self, batch) -> dict:
         "What evaluation keeps of a batch's true graphs."
         return {k: batch[k] for k in ('coords', 'adj', 'labels', 'mask', 'n_communities')}
@@ -198,8 +210,7 @@ class Image2GraphTask(Task):
 class Image2GraphB(Image2GraphTask):
     "Model B: edges and communities given the node positions."
     def build_model(self) -> nn.Module:
-        c = self.config
-        return ModelB(**{k: v for k, v in dict(width=c.width, dim=c.dim).items() if v})
+        return ModelB(**self.model_options())
 
     def forward(self, model: nn.Module, batch) -> dict: return model(batch['image'], batch['coords'], batch['mask'])
 
@@ -218,7 +229,7 @@ class Image2GraphA(Image2GraphTask):
     def build_model(self) -> nn.Module:
         c = self.config
         return ModelA(max_nodes=c.max_nodes, pixels=c.resolution, knn=knn_graph_loop if c.knn_impl == 'loop' else knn_graph,
-                      **{k: v for k, v in dict(width=c.width, dim=c.dim).items() if v})
+                      **self.model_options())
 
     def forward(self, model: nn.Module, batch) -> dict:
         feats = model.encode(batch['image'])

@@ -146,6 +146,10 @@ class CoMTask(Task):
 
     def callbacks(self) -> list: return [HeldOutChecks()]
 
+    def baselines(self) -> dict[str, dict]:
+        "The original system's GCN, trained like the EGNN (same Trainer, budget and schedule): `baseline_gcn_test_*`."
+        return {'gcn': {'model': 'gcn'}} if self.config.model == 'egnn' else {}
+
     def example_input(self, batch_size: int = 1) -> dict:
         "Model inputs (keyword arguments) of `batch_size` test graphs, for the profiler; it counts graphs via `num_graphs`."
         if self.in_dim is None: self.setup()

@@ -9,7 +9,12 @@ from conftest import ROOT, graphlab
 # fails the test: give it a small budget below)
 SMALL = {'classify': lambda o: {'n_samples': 200, 'resolution': 16} if o.get('data') == 'fine_detail' else {},
          'com': lambda o: {'n_graphs': 120},
-         'nbody': lambda o: {'n_train': 100, 'n_val': 50, 'n_test': 50}}
+         'nbody': lambda o: {'n_train': 100, 'n_val': 50, 'n_test': 50},
+         'image2graph': lambda o: {'n_train': 64, 'n_val': 16, 'n_test': 16, 'trainer.batch_size': 16},
+         'mesh': lambda o: {'num_vertices': 64, 'k': 6, 'channels': [8, 16], 'global_dim': 32, 'embedding_dim': 16},
+         'brain': lambda o: {'window': 16, 'stride': 40, 'hidden': 8} if o.get('data') == 'hcp' else
+                            {'n_subjects': 4, 'n_regions': 12, 'n_frames': 80, 'window': 16, 'horizon': 2, 'k': 3,
+                             'hidden': 8, 'n_blocks': 4, 'stride': 8, 'trainer.batch_size': 8}}
 
 
 def smoke_grid() -> dict:

@@ -18,7 +18,11 @@ from sklearn import metrics as _skm
 from .core import InputError
 
 # %% ../nbs/04_metrics.ipynb #86175917
-def _np(x) -> np.ndarray: return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+def _np(x) -> np.ndarray:
+    "A NumPy array of `x`; half-precision tensors (NumPy has no bfloat16) as float32."
+    if not isinstance(x, torch.Tensor): return np.asarray(x)
+    x = x.detach().cpu()
+    return (x.float() if x.dtype in (torch.float16, torch.bfloat16) else x).numpy()
 
 def _finite(metric: str, **arrays) -> None:
     "Raise an `InputError` when an array holds NaN or inf: no metric of them is a number one could publish."

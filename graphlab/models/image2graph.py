@@ -26,7 +26,7 @@ def fourier_features(pos: Tensor, n_freq: int = 4) -> Tensor:
 
 def sample_nodes(fmap: Tensor, pos: Tensor) -> Tensor:
     "Bilinear features `(B, N, C)` of `fmap (B, C, h, w)` at positions `pos (B, N, 2)`."
-    return F.grid_sample(fmap, (pos * 2 - 1)[:, :, None], align_corners=False)[..., 0].transpose(1, 2)
+    return F.grid_sample(fmap, (pos * 2 - 1)[:, :, None].to(fmap.dtype), align_corners=False)[..., 0].transpose(1, 2)
 
 def sample_points(fmap: Tensor, image: Tensor, pts: Tensor, pad: int = 2) -> Tensor:
     "Bilinear features `(C, *S)` of `fmap (B, C, h, w)` at points `pts (*S, 2)` in [0, 1], each of image `image (*S)`."
@@ -34,7 +34,7 @@ def sample_points(fmap: Tensor, image: Tensor, pts: Tensor, pad: int = 2) -> Ten
     tall = F.pad(fmap, (0, 0, 0, pad)).transpose(0, 1).reshape(1, C, B * (h + pad), w)   # images one above the other
     y = (image * (h + pad) + pts[..., 1] * h) / (B * (h + pad))
     grid = torch.stack([pts[..., 0], y], -1) * 2 - 1
-    return F.grid_sample(tall, grid.reshape(1, 1, -1, 2), align_corners=False).view(C, *pts.shape[:-1])
+    return F.grid_sample(tall, grid.reshape(1, 1, -1, 2).to(tall.dtype), align_corners=False).view(C, *pts.shape[:-1])
 
 def pair_index(n: int, device=None) -> Tensor:
     "`(2, n(n-1)/2)` index pairs `i < j`."
@@ -142,12 +142,12 @@ class ModelB(nn.Module):
         e = to_matrix(self.pair(self.reader(self.line(f), pos, pairs))[:, 0], pairs, (B, N))   # (B, N, N) edge logits
         pair_mask = (mask[:, :, None] & mask[:, None]).float() * (1 - torch.eye(N, device=pos.device))
         h = self.node(torch.cat([sample_nodes(self.context(f), pos), fourier_features(pos)], -1))
-        adj = torch.sigmoid(e) * pair_mask
+        adj = (torch.sigmoid(e) * pair_mask).to(h.dtype)                     # float32 masks; bf16-true weights
         for layer in self.gcn: h = h + F.relu(layer(h, adj, mask))
         z = self.embed(h)                                                      # (B, N, D)
         zn, D = F.normalize(z, dim=-1), z.shape[-1]
         alpha = torch.sigmoid(self.mix)
-        sim = alpha * zn @ zn.transpose(1, 2) - (1 - alpha) * torch.cdist(z, z) / math.sqrt(D)
+        sim = alpha * zn @ zn.transpose(1, 2) - (1 - alpha) * torch.cdist(z.float(), z.float()).to(z.dtype) / math.sqrt(D)
         z2 = z + self.attn(z, z, z, key_padding_mask=~mask, need_weights=False)[0]
         q, k = self.q(z2), self.k(z2)
         corr = (q @ k.transpose(1, 2) + k @ q.transpose(1, 2)) / (2 * math.sqrt(D))
@@ -230,9 +230,9 @@ class ModelA(nn.Module):
         "Edge logits `(B, N, N)` and node embeddings for nodes at `pos (B, N, 2)`."
         B, N = mask.shape
         h = self.node(torch.cat([sample_nodes(feats['pyramid'], pos), sample_nodes(feats['deep'], pos),
-                                 fourier_features(pos)], -1))
+                                 fourier_features(pos).to(feats['deep'].dtype)], -1))     # positions stay float32
         k = max(1, min(self.k, N - 1))
-        adj = knn_adjacency(*self.knn(pos, k, mask))
+        adj = knn_adjacency(*self.knn(pos, k, mask)).to(h.dtype)
         for layer in self.gcn: h = h + F.relu(layer(h, adj, mask))
         pairs = real_pairs(mask)
         b, i, j = pairs

@@ -26,6 +26,7 @@ class Task:
     defaults: dict = {}            # run-config defaults this task suggests, e.g. {'trainer': {'max_epochs': 40}}
     data_report = None             # a `graphlab.data.DataReport` set by `setup()` when it reads user files
     sample_options: dict = {}      # explorer controls besides the sample: name -> choices, the first the default
+    half_weights: str = ''         # why the model cannot train with half-precision weights (precision=*-true); '' = it can
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.config_class()

@@ -84,9 +84,10 @@ def transform_graph(g: dict, Q: np.ndarray, t: np.ndarray, perm: np.ndarray) -> 
 
 # %% ../../nbs/05c_tasks_com.ipynb #cb8c1aa2
 @torch.no_grad()
-def predict_graphs(model: nn.Module, graphs: list[dict], dtype=torch.float32, batch_size: int = 256) -> Tensor:
-    "Centres `(len(graphs), 3)` that `model` predicts for `graphs` (float64 on the CPU)."
+def predict_graphs(model: nn.Module, graphs: list[dict], dtype=None, batch_size: int = 256) -> Tensor:
+    "Centres `(len(graphs), 3)` that `model` predicts for `graphs` (inputs in `dtype`, default the model's; float64 on the CPU)."
     p = next(model.parameters())
+    dtype = dtype or p.dtype
     model.eval()
     out = []
     for s in range(0, len(graphs), batch_size):

@@ -164,8 +164,8 @@ class MeshTask(Task):
     def embed(self, model: nn.Module, split: str = 'test', batch_size: int = 32) -> dict[str, np.ndarray]:
         "Logits, embeddings, labels and subjects of a whole split (model in eval mode, no augmentation)."
         model.eval()
-        dev = next(model.parameters()).device
-        parts = [(*(t.cpu() for t in model(x.to(dev))), y, s)
+        p = next(model.parameters())
+        parts = [(*(t.float().cpu() for t in model(x.to(p.device, p.dtype))), y, s)
                  for x, y, s in make_loader(self.splits[split], batch_size, train=False, collate_fn=collate_groups)]
         return {k: torch.cat(v).numpy() for k, v in zip(('logits', 'embedding', 'label', 'subject'), zip(*parts))}
 

@@ -72,9 +72,9 @@ class PaperFigures(Callback):
         metrics['paper_test_mse'] = dict(PAPER_TEST_MSE)
 
 @torch.no_grad()
-def predict_systems(model: nn.Module, systems: list[dict], dtype=torch.float32, batch_size: int = 500) -> Tensor:
-    "Predicted positions `(n * P, 3)` of `systems` (float64 on the CPU)."
-    dev = next(model.parameters()).device
+def predict_systems(model: nn.Module, systems: list[dict], dtype=None, batch_size: int = 500) -> Tensor:
+    "Predicted positions `(n * P, 3)` of `systems` (inputs in `dtype`, default the model's; float64 on the CPU)."
+    dev, dtype = next(model.parameters()).device, dtype or next(model.parameters()).dtype
     model.eval()
     out = []
     for s in range(0, len(systems), batch_size):

@@ -14,7 +14,7 @@ import torch
 from fastcore.basics import patch
 from torch import Tensor, nn
 
-from ..core import (InputError, PhaseTimer, apply_to_tensors, atomic_write,
+from ..core import (ConfigError, InputError, PhaseTimer, apply_to_tensors, atomic_write,
                            cast_inputs, peak_memory_mb, precision_policy, reset_peak_memory, resolve_device,
                            seed_everything)
 from ..data import make_loader, set_loader_epoch
@@ -80,6 +80,9 @@ def setup(self: Trainer, task: Task) -> None:
         if c.threads: torch.set_num_threads(c.threads)
         self.device = self.dist.device if self.dist.world_size > 1 else resolve_device(c.device)
         self.precision = precision_policy(c.precision, self.device)
+        if task.half_weights and self.precision.param_dtype != torch.float32:
+            raise ConfigError(f"trainer.precision={c.precision}: task '{task.name}' keeps float32 weights ({task.half_weights}); "
+                              "use trainer.precision=bf16-mixed (or 16-mixed on CUDA) or 32")
         if self.device.type == 'cuda': torch.backends.cudnn.benchmark = not c.deterministic
     with t('data'):
         task.setup()

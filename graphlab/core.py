@@ -53,6 +53,7 @@ class Registry:
 
     def __contains__(self, name) -> bool: return name in self._items
     def names(self) -> list[str]: return sorted(self._items)
+    def __iter__(self): return iter(self.names())                # `for name in registry` (not ints into __getitem__)
     def __repr__(self): return f"Registry({self.kind!r}: {', '.join(self.names())})"
 
 # %% ../nbs/00_core.ipynb #9d8fb4ac

@@ -130,9 +130,9 @@ def test_data_writer_and_generated_default(workdir):
     with h5py.File(workdir / 'set' / 'test_data.h5') as f:
         m = meta['test'][0]
         assert f[m['subject_id']][m['mesh_id']]['coordinates'].shape[1] == 3
-    # 72 meshes: one subject of each class in the validation and test splits, so retrieval is undefined: refused
+    # 72 meshes: one subject of each class in each split, so retrieval is undefined: refused
     p = run('train', 'mesh', f'data_dir={workdir / "set"}', *TINY, cwd=workdir)
-    assert p.returncode == 2 and 'the val split has 1 subject of class 0' in p.stderr and '--n 192' in p.stderr, p.stderr
+    assert p.returncode == 2 and 'split has 1 subject of class 0' in p.stderr and '--n 192' in p.stderr, p.stderr
     assert 'Traceback' not in p.stderr
 
 

@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['triplet_loss', 'MeshConfig', 'check_two_subjects', 'MeshTask', 'plot_curves', 'plot_loss_parts', 'plot_embedding',
-           'MeshPlots', 'UntrainedBaseline']
+           'numba_cache', 'MeshPlots', 'UntrainedBaseline']
 
 # %% ../../nbs/05d_tasks_mesh.ipynb #b2052ff1
-import math, warnings
+import math, os, sys, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -231,6 +231,14 @@ def plot_embedding(xy: np.ndarray, labels: np.ndarray, title: str, path: Path, n
 
 
 # %% ../../nbs/05d_tasks_mesh.ipynb #1f353020
+def numba_cache() -> Path:
+    "Point numba's cache (umap-learn compiles on first use, ~1 min) at the user's cache directory, not site-packages."
+    d = Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'graphlab' / 'numba'
+    if not os.environ.get('NUMBA_CACHE_DIR'):
+        os.environ['NUMBA_CACHE_DIR'] = str(d)
+        if 'numba' in sys.modules: sys.modules['numba'].core.config.reload_config()
+    return Path(os.environ['NUMBA_CACHE_DIR'])
+
 class MeshPlots(Callback):
     "Writes training curves, the test loss-part histograms and t-SNE/UMAP maps of the test embeddings into `<run_dir>/plots`."
     def __init__(self, every: int = 5, umap: bool = True): self.every, self.umap = every, umap
@@ -257,6 +265,7 @@ class MeshPlots(Callback):
         xy = TSNE(perplexity=min(30.0, (n - 1) / 3), init='pca', random_state=0).fit_transform(e['embedding'])
         plot_embedding(xy, e['label'], f't-SNE of {n} test embeddings', d / 'tsne.png', task.class_names)
         if self.umap:
+            numba_cache()
             try: import umap
             except ImportError: metrics['umap_plot'] = 'skipped: umap-learn is not installed (pip install umap-learn)'
             else:

@@ -50,3 +50,19 @@ def test_resume_after_sigkill_is_bitwise_exact(workdir):
     a, b = (open(d / 'history.csv').read().splitlines() for d in (full, cut))
     strip = lambda rows: [r.split(',')[:2] + r.split(',')[4:7] for r in rows]   # drop the timing columns
     assert len(a) == len(b) == 6 and strip(a) == strip(b)
+
+
+def test_resume_from_a_file_is_not_kept_for_the_next_resume(workdir):
+    "F1 (issue 22): trainer.resume=<file> once; a later plain --resume continues the run's last.ckpt, not that file."
+    run, args = workdir / 'r', ['toy', 'trainer.batch_size=16', 'seed=1']
+    assert graphlab('train', *args, 'trainer.max_epochs=2', f'run_dir={run}', cwd=workdir).returncode == 0
+    old = workdir / 'epoch2.ckpt'
+    old.write_bytes((run / 'checkpoints' / 'last.ckpt').read_bytes())
+    p = graphlab('train', *args, 'trainer.max_epochs=3', f'run_dir={run}', '--resume', f'trainer.resume={old}', cwd=workdir)
+    assert p.returncode == 0, p.stderr
+    assert "resume: ''" in (run / 'config.yaml').read_text()
+    p = graphlab('train', *args, 'trainer.max_epochs=4', f'run_dir={run}', '--resume', cwd=workdir)
+    assert p.returncode == 0, p.stderr
+    epochs = [int(line.split(',')[0]) for line in (run / 'history.csv').read_text().splitlines()[1:]]
+    assert epochs == [1, 2, 3, 4], epochs                       # epoch 3 kept, not trained again from epoch 2
+    assert torch.load(run / 'checkpoints' / 'last.ckpt', weights_only=True)['epoch'] == 4

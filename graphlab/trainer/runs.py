@@ -147,6 +147,7 @@ def _prepare_run(task_cls, configs, overrides, resume: bool, root) -> tuple:
         saved_file = run_dir / 'config.yaml'
         if not saved_file.is_file(): raise InputError(f"run_dir '{run_dir}' holds no run (no config.yaml) to resume")
         base = {k: v for k, v in read_yaml(saved_file).items() if k not in ('task', 'versions')}
+        base.get('trainer', {}).pop('resume', None)                   # a run saved before resume was kept out of it
         cfg = load_config(cls, configs, overrides, base=base)
         cfg.run_dir, cfg.trainer.resume = str(run_dir), cfg.trainer.resume or 'last'
         ckpt = run_dir / 'checkpoints' / 'last.ckpt' if cfg.trainer.resume == 'last' else Path(cfg.trainer.resume)
@@ -173,7 +174,9 @@ def _baselines_pending(cfg, run_dir: Path) -> bool:
     return cfg.baselines and m.is_file() and 'baselines_trained' not in json.loads(m.read_text())
 
 def _write_config(task_cls, cfg, run_dir: Path, record: dict | None) -> None:
-    atomic_write(run_dir / 'config.yaml', to_yaml({'task': task_cls.name, **to_dict(cfg), 'versions': versions()}))
+    saved = to_dict(cfg)         # where this invocation resumed from goes to resumes.jsonl: a later --resume continues last.ckpt
+    saved['trainer'] = {**saved['trainer'], 'resume': ''}
+    atomic_write(run_dir / 'config.yaml', to_yaml({'task': task_cls.name, **saved, 'versions': versions()}))
     if record is not None:
         with open(run_dir / 'resumes.jsonl', 'a') as f: f.write(json.dumps(record, default=str) + '\n')
 

@@ -157,3 +157,11 @@ def test_run_dir_under_a_file_exits_2(tmp_path, capsys):
     rc = main(['train', 'classify', f'run_dir={tmp_path / "file" / "run"}', 'trainer.max_epochs=1'])
     err = capsys.readouterr().err
     assert rc == 2 and 'Not a directory' in err and 'Traceback' not in err, err
+
+
+# --- config extremes (issue 22 F16) ----------------------------------------------------------------------------------
+
+def test_negative_sample_count_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(['train', 'toy', 'n=-1']) == 2
+    assert "config key 'n': -1" in capsys.readouterr().err and not (tmp_path / 'outputs').exists()

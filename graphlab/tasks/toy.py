@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Subset, TensorDataset
 
+from ..core import ConfigError
 from . import Task, register_task
 
 # %% ../../nbs/05t_tasks_toy.ipynb #f427f4a6
@@ -22,6 +23,9 @@ class ToyConfig:
     "Options of the `toy` task."
     n: int = 256                                      # samples per split
     arch: Literal['mlp', 'linear', 'conv'] = 'mlp'    # mlp (BatchNorm, dropout) | linear | conv (8×8 images)
+
+    def __post_init__(self):
+        if self.n < 4: raise ConfigError(f"config key 'n': {self.n} samples per split; need at least 4 (one per class)")
 
 @register_task('toy')
 class Toy(Task):

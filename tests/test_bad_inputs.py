@@ -165,3 +165,16 @@ def test_negative_sample_count_is_refused(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(['train', 'toy', 'n=-1']) == 2
     assert "config key 'n': -1" in capsys.readouterr().err and not (tmp_path / 'outputs').exists()
+
+
+def test_weights_of_another_model_are_named(tmp_path, capsys, monkeypatch):
+    "F14 (issue 22): evaluate / explain with a checkpoint that does not fit the run's model: exit 2, one line."
+    monkeypatch.chdir(tmp_path)
+    assert main(['train', 'toy', 'trainer.max_epochs=1', 'run_dir=a', 'trainer.progress=none']) == 0
+    assert main(['train', 'toy', 'arch=linear', 'trainer.max_epochs=1', 'run_dir=b', 'trainer.progress=none']) == 0
+    (tmp_path / 'a' / 'checkpoints' / 'other.ckpt').write_bytes((tmp_path / 'b' / 'checkpoints' / 'last.ckpt').read_bytes())
+    capsys.readouterr()
+    for cmd in ('evaluate', 'explain'):
+        assert main([cmd, 'a/checkpoints/other.ckpt']) == 2
+        err = capsys.readouterr().err
+        assert 'holds the weights of another model' in err and 'Traceback' not in err, err

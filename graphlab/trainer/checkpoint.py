@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'CheckpointError', 'save_checkpoint', 'load_checkpoint', 'rng_state', 'set_rng_state',
-           'is_better', 'CheckpointKeeper', 'trainer_state', 'resume_path', 'restore_trainer']
+           'is_better', 'CheckpointKeeper', 'trainer_state', 'resume_path', 'load_weights', 'restore_trainer']
 
 # %% ../../nbs/06a_trainer_checkpoint.ipynb #3d10d276
 import math, os, pickle, random, re, zipfile
@@ -135,6 +135,15 @@ def resume_path(trainer) -> Path:
     if r != 'last': return Path(r)
     if trainer.run_dir is None: raise InputError("trainer.resume=last needs a run directory; pass run_dir=... or a checkpoint path")
     return trainer.run_dir / 'checkpoints' / 'last.ckpt'
+
+def load_weights(model, path, device=None) -> dict:
+    "Load the model weights of checkpoint `path` into `model`; a checkpoint of another model is an `InputError` naming it."
+    s = load_checkpoint(path, map_location=device)
+    try: model.load_state_dict(s['model'])
+    except (RuntimeError, KeyError) as e:
+        raise InputError(f"checkpoint '{path}' holds the weights of another model ({str(e).splitlines()[-1].strip()[:200]}); "
+                         "pass a checkpoint of this run (its checkpoints/ folder) or --weights best|last|swa") from None
+    return s
 
 def restore_trainer(trainer, path) -> None:
     "Load a checkpoint written by `trainer_state` into the set-up `trainer`."

@@ -20,7 +20,7 @@ from ..core import (ConfigError, InputError, atomic_write, config_from_dict, fla
                            resolve_device, to_dict, to_yaml, versions)
 from ..profiler import profile_model
 from ..tasks import Task, get_task
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, load_weights
 from .distributed import all_gather_objects, dist_info, launch
 from .config import TrainerConfig
 from .loop import Trainer
@@ -304,7 +304,7 @@ def load_run(path, weights: str = 'best') -> tuple[Trainer, Task, Path]:
     task = task_cls(task_config(task_cls, cfg))
     trainer = Trainer(cfg.trainer, run_dir=None, seed=cfg.seed, run_config={'task': task_cls.name, **to_dict(cfg)})
     trainer.setup(task)
-    trainer.model.load_state_dict(load_checkpoint(ckpt, map_location=trainer.device)['model'])
+    load_weights(trainer.model, ckpt, trainer.device)
     return trainer, task, ckpt
 
 def evaluate_run(path, split: str = 'test', weights: str = 'best') -> dict:

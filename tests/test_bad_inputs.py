@@ -178,3 +178,14 @@ def test_weights_of_another_model_are_named(tmp_path, capsys, monkeypatch):
         assert main([cmd, 'a/checkpoints/other.ckpt']) == 2
         err = capsys.readouterr().err
         assert 'holds the weights of another model' in err and 'Traceback' not in err, err
+
+
+def test_truncated_best_checkpoint_points_at_a_readable_last(tmp_path):
+    "F18 (issue 22): a damaged best checkpoint names last.ckpt, which is readable, instead of 'start the run again'."
+    d, blob = _ckpt_dir(tmp_path)
+    (d / 'last.ckpt').write_bytes(blob)
+    (d / 'epoch=002-val_loss=0.5000.ckpt').write_bytes(blob[:100])
+    with pytest.raises(CheckpointError) as e: load_checkpoint(d / 'epoch=002-val_loss=0.5000.ckpt')
+    assert 'readable ones: last.ckpt' in str(e.value) and 'start the run again' not in str(e.value), str(e.value)
+    with pytest.raises(CheckpointError) as e: load_checkpoint(d / 'missing.ckpt')
+    assert 'without resume' not in str(e.value)

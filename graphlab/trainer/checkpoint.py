@@ -29,11 +29,15 @@ def save_checkpoint(state: dict, path) -> Path:
 def load_checkpoint(path, map_location='cpu') -> dict:
     "Read a graphlab checkpoint with `weights_only=True`; raise `CheckpointError` on any problem."
     path = Path(path)
-    if not path.is_file(): raise CheckpointError(f"checkpoint '{path}' does not exist; check the path or run without resume")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint '{path}' does not exist; check the path (a run writes its checkpoints at the end "
+                              "of each epoch: one still in its first epoch has none yet)")
     def corrupt(why: str) -> CheckpointError:
         "The error for a damaged file, pointing at the newest other readable checkpoint of its folder."
-        others = sorted((p for p in path.parent.glob('epoch=*.ckpt') if p != path and zipfile.is_zipfile(p)), reverse=True)
-        fix = (f"resume from the newest best checkpoint in its folder instead: trainer.resume={others[0]}" if others
+        names = ('last.ckpt', 'swa.ckpt', *sorted((p.name for p in path.parent.glob('epoch=*.ckpt')), reverse=True))
+        others = [path.parent / n for n in names if n != path.name and zipfile.is_zipfile(path.parent / n)]
+        fix = (f"its folder has readable ones: {', '.join(p.name for p in others)} (e.g. trainer.resume={others[0]}, "
+               f"or graphlab evaluate {others[0]})" if others
                else "there is no other readable checkpoint in its folder: start the run again")
         return CheckpointError(f"'{path}' is not a checkpoint: it is truncated or corrupt ({why}); {fix}")
     if not zipfile.is_zipfile(path):   # torch.save writes a zip archive: anything else is damage, not a payload

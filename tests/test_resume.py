@@ -66,3 +66,18 @@ def test_resume_from_a_file_is_not_kept_for_the_next_resume(workdir):
     epochs = [int(line.split(',')[0]) for line in (run / 'history.csv').read_text().splitlines()[1:]]
     assert epochs == [1, 2, 3, 4], epochs                       # epoch 3 kept, not trained again from epoch 2
     assert torch.load(run / 'checkpoints' / 'last.ckpt', weights_only=True)['epoch'] == 4
+
+
+def test_a_refused_resume_leaves_the_run_as_it_was(workdir):
+    "F2 (issue 22): a resume whose checkpoint does not fit is refused before config.yaml or resumes.jsonl change."
+    a, b = workdir / 'a', workdir / 'b'
+    assert graphlab('train', 'toy', 'trainer.max_epochs=2', f'run_dir={a}', cwd=workdir).returncode == 0
+    assert graphlab('train', 'toy', 'arch=linear', 'trainer.max_epochs=2', f'run_dir={b}', cwd=workdir).returncode == 0
+    saved = (a / 'config.yaml').read_bytes()
+    p = graphlab('train', 'toy', 'trainer.max_epochs=3', f'run_dir={a}', '--resume',
+                 f"trainer.resume={b / 'checkpoints' / 'last.ckpt'}", cwd=workdir)
+    assert p.returncode == 2 and 'does not fit' in p.stderr, p.stderr
+    assert (a / 'config.yaml').read_bytes() == saved and not (a / 'resumes.jsonl').exists()
+    p = graphlab('train', 'toy', 'trainer.max_epochs=3', f'run_dir={a}', '--resume', cwd=workdir)
+    assert p.returncode == 0, p.stderr
+    assert len((a / 'resumes.jsonl').read_text().splitlines()) == 1

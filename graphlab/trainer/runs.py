@@ -181,8 +181,8 @@ def _write_config(task_cls, cfg, run_dir: Path, record: dict | None) -> None:
         with open(run_dir / 'resumes.jsonl', 'a') as f: f.write(json.dumps(record, default=str) + '\n')
 
 # %% ../../nbs/06f_trainer_runs.ipynb #daceeb44
-def _fit_and_test(task_cls, cfg, run_dir, callbacks=(), new: bool = False) -> tuple[Trainer, Task, dict]:
-    "Set up, train, test and profile one run (in this process, which may be one of several)."
+def _fit_and_test(task_cls, cfg, run_dir, callbacks=(), new: bool = False, ready=None) -> tuple[Trainer, Task, dict]:
+    "Set up, train, test and profile one run (in this process, which may be one of several); `ready()` after set-up."
     task = task_cls(task_config(task_cls, cfg))    # set up apart from `fit`, so a failed set-up can remove a new run_dir
     trainer = Trainer(cfg.trainer, run_dir=run_dir, seed=cfg.seed, run_config={'task': task_cls.name, **to_dict(cfg)},
                       callbacks=callbacks)
@@ -190,6 +190,7 @@ def _fit_and_test(task_cls, cfg, run_dir, callbacks=(), new: bool = False) -> tu
     except InputError:
         if new and run_dir is not None and trainer.is_global_zero: shutil.rmtree(run_dir, ignore_errors=True)
         raise
+    if ready is not None: ready()
     trainer.fit(task)
     metrics = trainer.test(task)
     if cfg.profile and trainer.is_global_zero and trainer.dist.world_size == 1: metrics = profile_run(trainer, task, metrics)
@@ -219,7 +220,8 @@ def _train(task_cls, prepare, callbacks=()) -> RunResult | None:
     cfg, run_dir, new, record = prepared
     lock = RunLock(run_dir) if run_dir is not None and info.rank == 0 else None
     try:
-        if run_dir is not None and info.rank == 0: _write_config(task_cls, cfg, run_dir, record)
+        write = lambda: _write_config(task_cls, cfg, run_dir, record) if run_dir is not None and info.rank == 0 else None
+        if record is None or cfg.trainer.devices > 1: write()    # a resume is recorded once its checkpoint is restored
         if cfg.trainer.devices > 1 and info.world_size == 1:
             if callbacks: raise InputError("callbacks cannot be passed to processes started for trainer.devices > 1; "
                                            "register them on the task (Task.callbacks) instead")
@@ -229,7 +231,7 @@ def _train(task_cls, prepare, callbacks=()) -> RunResult | None:
                        cfg.trainer.devices)
                 r = RunResult(run_dir, json.loads(result.read_text()), cfg, None, None)
         else:
-            trainer, t, metrics = _fit_and_test(task_cls, cfg, run_dir, callbacks, new)
+            trainer, t, metrics = _fit_and_test(task_cls, cfg, run_dir, callbacks, new, None if record is None else write)
             r = RunResult(run_dir, metrics, cfg, trainer, t)
         if cfg.baselines and run_dir is not None: r.metrics = train_baselines(task_cls, cfg, run_dir, r.metrics)
         return r

@@ -64,3 +64,12 @@ def test_nonfinite_losses_never_reach_a_checkpoint(workdir):
         assert all(torch.isfinite(v).all() for v in s['model'].values() if v.is_floating_point()), ck
     if p.returncode == 1:
         assert 'training stopped' in p.stderr and ('last good checkpoint is' in p.stderr or 'No checkpoint was written' in p.stderr)
+
+
+def test_nan_stop_in_a_resumed_run_names_its_good_checkpoint(workdir):
+    "F3 (issue 22): a resumed run that stops on NaN names last.ckpt (good, from before the resume), not 'none'."
+    assert graphlab('train', 'toy', 'trainer.max_epochs=2', 'run_dir=n', cwd=workdir).returncode == 0
+    p = graphlab('train', 'toy', 'trainer.max_epochs=4', 'run_dir=n', '--resume', 'trainer.lr=1e30', cwd=workdir)
+    assert p.returncode == 1 and 'training stopped' in p.stderr, p.stderr
+    assert 'last good checkpoint is n/checkpoints/last.ckpt' in p.stderr and 'No checkpoint was written' not in p.stderr
+    assert "good checkpoint is none" not in p.stdout + p.stderr

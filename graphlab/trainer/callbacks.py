@@ -220,6 +220,7 @@ class Checkpoint(Callback):
     def state_dict(self) -> dict: return self.keeper.state_dict() if self.keeper else {}
     def load_state_dict(self, s: dict) -> None:
         if self.keeper and s: self.keeper.load_state_dict(s)
+        if self.keeper and self.keeper.last_path.is_file(): self.last_good = self.keeper.last_path   # a resumed run has one
 
 # %% ../../nbs/06b_trainer_callbacks.ipynb #09ebd895
 def default_callbacks(trainer, task, user=()) -> list[Callback]:

@@ -73,10 +73,13 @@ def _differences(old: dict, new: dict) -> list[str]:
 
 def bind_grid(study_dir: Path, study: Study, grid: Grid) -> None:
     "Write `grid.yaml` for a new study id; refuse a grid that differs from the one the id was run with."
-    now = yaml.safe_load(yaml.safe_dump(dict(notebook=str(study.notebook), **grid.__dict__), sort_keys=False))
+    now = yaml.safe_load(yaml.safe_dump(dict(notebook=str(Path(study.notebook).resolve()), **grid.__dict__), sort_keys=False))
     p = study_dir / 'grid.yaml'
     if p.is_file():
-        diff = _differences(yaml.safe_load(p.read_text()) or {}, now)
+        old = yaml.safe_load(p.read_text()) or {}
+        diff = _differences(old, now)
+        if old.get('notebook') and Path(old['notebook']).resolve() != Path(now['notebook']):   # same name, another file
+            diff.insert(0, f"notebook: {old['notebook']} -> {now['notebook']}")
         if diff:
             sid = study_dir.name
             raise InputError(f"study id '{sid}' ({study_dir}) was run with another grid; differs: {'; '.join(diff)}. "

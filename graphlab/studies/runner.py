@@ -240,8 +240,10 @@ def study(name: str, grid: str | None = None, workers: int = 1, study_id: str | 
                          "no '/' or leading '.'): the study directory is <out>/<study>/<study id>")
     sid = study_id or datetime.now().strftime('%Y%m%d-%H%M%S')
     d = Path(out) / s.name / sid
-    try: d.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise InputError(f"--out {out}: cannot create the study directory {d} ({e.strerror}); pass a writable --out") from None
+    top = next(p for p in (d, *d.parents) if p.exists())        # checked, not created: a refused grid leaves nothing behind
+    if not (top.is_dir() and os.access(top, os.W_OK | os.X_OK)):
+        raise InputError(f"--out {out}: cannot create the study directory {d} ({top} is not a writable folder); "
+                         "pass a writable --out")
     main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _terminate) if main else None
     try: summary = run_study(s, g, d, workers, timeout, only, aggregate_only, kernel, executor=executor, scheduler=scheduler)

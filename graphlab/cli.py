@@ -7,6 +7,7 @@ __all__ = ['main']
 
 # %% ../nbs/11_cli.ipynb #8f8cb68b
 import argparse, os, sys, traceback, warnings
+from importlib.metadata import version
 
 from .core import InputError, config_help, flatten_dict
 from .trainer.loop import NonFiniteLossError
@@ -87,6 +88,7 @@ def _data(args) -> int:
 # %% ../nbs/11_cli.ipynb #cedc0af4
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='graphlab', description='graphlab: graph deep learning research toolkit')
+    p.add_argument('--version', action='version', version=f"graphlab {version('graphlab')} (torch {version('torch')})")
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
     t = sub.add_parser('train', help='train and evaluate a task', add_help=False)
     t.add_argument('task', nargs='?')

@@ -2,9 +2,11 @@
 import json
 
 import pandas as pd
+import pytest
 import yaml
 
 from conftest import graphlab
+from graphlab.cli import main
 
 
 def test_train_classify_writes_the_run_directory(workdir):
@@ -59,3 +61,8 @@ def test_bad_config_exits_2_and_names_the_key(workdir):
 def test_help_lists_tasks_and_keys(workdir):
     p = graphlab('train', '--help', cwd=workdir)
     assert p.returncode == 0 and 'classify' in p.stdout and 'trainer.precision' in p.stdout
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e: main(['--version'])
+    assert e.value.code == 0 and capsys.readouterr().out.startswith('graphlab 0.')

@@ -134,6 +134,18 @@ def test_data_writer_and_generated_default(workdir):
     p = run('train', 'mesh', f'data_dir={workdir / "set"}', *TINY, cwd=workdir)
     assert p.returncode == 2 and 'split has 1 subject of class 0' in p.stderr and '--n 192' in p.stderr, p.stderr
     assert 'Traceback' not in p.stderr
+    # F12 (issue 22): unreadable metadata, an empty or garbage HDF5 file, integer ids: one line, exit 2, no traceback
+    import shutil
+    for name, damage in [('latin1', lambda d: (d / 'val_metadata.json').write_bytes(b'\xff\xfe{"samples": []}')),
+                         ('empty_h5', lambda d: (d / 'val_data.h5').write_bytes(b'')),
+                         ('garbage_h5', lambda d: (d / 'test_data.h5').write_bytes(np.random.default_rng(0).bytes(3000))),
+                         ('int_ids', lambda d: (d / 'train_metadata.json').write_text(json.dumps(
+                             {'samples': [{'subject_id': 1, 'mesh_id': 2, 'label': 0}]})))]:
+        d = workdir / name
+        shutil.copytree(workdir / 'set', d)
+        damage(d)
+        p = run('train', 'mesh', f'data_dir={d}', *TINY, cwd=workdir)
+        assert p.returncode == 2 and 'Traceback' not in p.stderr and p.stderr.count('\n') == 1, (name, p.stderr)
 
 
 def test_bad_input_exits_2(workdir):

@@ -37,8 +37,8 @@ def read_metadata(path) -> list[dict]:
     if not path.is_file():
         raise InputError(f"mesh metadata '{path}' not found; a mesh data_dir holds <split>_metadata.json and "
                          f"<split>_data.h5 for train, val and test (write an example with `graphlab data mesh --out DIR`)")
-    try: samples = json.loads(path.read_text())['samples']
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
+    try: samples = json.loads(path.read_text(encoding='utf-8'))['samples']
+    except (ValueError, KeyError, TypeError, OSError) as e:              # ValueError: bad JSON or not UTF-8
         raise InputError(f"'{path}' is not mesh metadata ({type(e).__name__}: {e}); expected "
                          '{"samples": [{"subject_id": ..., "mesh_id": ..., "label": 0}, ...]}') from None
     if not isinstance(samples, list): raise InputError(f"'{path}': 'samples' must be a list, got {type(samples).__name__}")
@@ -137,12 +137,19 @@ def load_mesh_splits(root, num_vertices: int, cache: bool = False, normalize: bo
         samples = read_metadata(meta)
         if not h5.is_file(): raise InputError(f"mesh data '{h5}' not found (it belongs with '{meta.name}')")
         good, meshes, verts = [], [], []
-        with h5py.File(h5, 'r') as f:
+        try: f = h5py.File(h5, 'r')
+        except OSError as e:
+            raise InputError(f"mesh data '{h5}' is not a readable HDF5 file ({e}); write the split again "
+                             "(`graphlab data mesh --out DIR` shows the layout)") from None
+        with f:
             for j, s in enumerate(samples):
                 name = f"{split}/{s.get('subject_id')}/{s.get('mesh_id')}" if isinstance(s, dict) else f"{split}/#{j}"
                 try:
                     if not isinstance(s, dict) or not {'subject_id', 'mesh_id', 'label'} <= set(s):
                         raise ValueError("metadata entry lacks subject_id, mesh_id or label")
+                    if not (isinstance(s['subject_id'], str) and isinstance(s['mesh_id'], str)):
+                        raise ValueError(f"subject_id {s['subject_id']!r} and mesh_id {s['mesh_id']!r} must be strings "
+                                         "(the names of HDF5 groups)")
                     if not isinstance(s['label'], int) or s['label'] < 0:
                         raise ValueError(f"label {s['label']!r} is not a non-negative integer")
                     if s['subject_id'] not in f or s['mesh_id'] not in f[s['subject_id']]:

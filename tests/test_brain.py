@@ -131,3 +131,18 @@ def test_connectivity_agrees_with_nilearn_on_a_group():
                                ConnectivityMeasure(kind='partial correlation').fit_transform(subjects), atol=1e-8)
     np.testing.assert_allclose(TangentSpace().fit_transform(torch.tensor(x)).numpy(),
                                ConnectivityMeasure(kind='tangent').fit_transform(subjects), atol=1e-6)
+
+
+def test_damaged_folder_is_named_not_a_traceback(workdir):
+    "F13 (issue 22): a labels.csv that is not UTF-8 ends in one line; an empty .npy and a short row are skipped, named."
+    from graphlab.data import DataReport
+    from graphlab.data.brain import load_folder
+    assert run('data', 'brain', '--out', workdir / 'mine', '--n', 3, cwd=workdir).returncode == 0
+    (workdir / 'mine' / 'rec001.npy').write_bytes(b'')
+    with open(workdir / 'mine' / 'labels.csv', 'a') as fh: fh.write('rec002.npy\n')
+    rep = DataReport(kind='recordings')
+    rec = load_folder(workdir / 'mine', report=rep)
+    assert len(rec.signals) == 5 and {s['item'] for s in rep.skipped} == {'rec001.npy', 'labels.csv line 8'}, rep.skipped
+    (workdir / 'mine' / 'labels.csv').write_bytes(b'file,label\n\xff\xfe,rest\n')
+    p = run('train', 'brain', 'data=folder', f'data_root={workdir / "mine"}', 'objective=classify', cwd=workdir)
+    assert p.returncode == 2 and 'not a readable UTF-8 CSV' in p.stderr and 'Traceback' not in p.stderr, p.stderr

@@ -149,14 +149,20 @@ def load_folder(root, fs: float = 1.0, min_frames: int = 2, report: DataReport |
     if not lab.is_file():
         raise InputError(f"data_root '{root}' has no labels.csv; expected a folder of .npy/.csv recordings (regions × time) "
                          "and labels.csv with columns file,label[,subject] (graphlab data brain --out DIR writes an example)")
-    with open(lab, newline='') as fh: rows = list(csv.DictReader(fh))
+    try:
+        with open(lab, newline='', encoding='utf-8') as fh: rows = list(csv.DictReader(fh))
+    except (OSError, ValueError, csv.Error) as e:                       # ValueError: not UTF-8
+        raise InputError(f"{lab} is not a readable UTF-8 CSV file ({type(e).__name__}: {str(e)[:200]}); expected columns "
+                         "file,label[,subject] (graphlab data brain --out DIR writes an example)") from None
     if not rows or not {'file', 'label'} <= set(rows[0]):
         raise InputError(f"{lab}: expected a header with columns file,label[,subject], got {list(rows[0]) if rows else 'no rows'}")
     sig, labels, subjects = [], [], []
-    for r in rows:
+    for i, r in enumerate(rows, 2):
+        if not r.get('file') or not r.get('label'):
+            report.skip(f"labels.csv line {i}", "missing its file or label"); continue
         f = root / r['file']
         try: a = _read_array(f).astype(np.float32)
-        except (OSError, ValueError) as e: report.skip(r['file'], f"unreadable: {str(e)[:200]}"); continue
+        except (OSError, ValueError, EOFError) as e: report.skip(r['file'], f"unreadable: {str(e)[:200] or type(e).__name__}"); continue
         if a.ndim != 2: report.skip(r['file'], f"shape {a.shape}: expected a 2-D regions × time array"); continue
         if sig and a.shape[0] != sig[0].shape[0]:
             report.skip(r['file'], f"{a.shape[0]} regions but the first recording has {sig[0].shape[0]}"); continue

@@ -189,3 +189,21 @@ def test_truncated_best_checkpoint_points_at_a_readable_last(tmp_path):
     assert 'readable ones: last.ckpt' in str(e.value) and 'start the run again' not in str(e.value), str(e.value)
     with pytest.raises(CheckpointError) as e: load_checkpoint(d / 'missing.ckpt')
     assert 'without resume' not in str(e.value)
+
+
+@pytest.mark.parametrize('args,msg', [(['toy', 'trainer.devices=100'], "this machine has"),
+                                      (['toy', 'trainer.num_workers=1000'], "loader processes for"),
+                                      (['mesh', 'num_vertices=1000000000'], "more than 20,000 vertices")])
+def test_runaway_sizes_are_bounded_by_the_machine(tmp_path, capsys, monkeypatch, args, msg):
+    "F10 (issue 22): processes, loader workers and mesh sizes a machine cannot hold are refused before anything starts."
+    monkeypatch.chdir(tmp_path)
+    assert main(['train', *args]) == 2
+    assert msg in capsys.readouterr().err and not (tmp_path / 'outputs').exists()
+
+
+def test_explain_more_images_than_the_test_split(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(['train', 'classify', 'trainer.max_epochs=1', 'profile=false', 'run_dir=r', 'trainer.progress=none']) == 0
+    capsys.readouterr()
+    assert main(['explain', 'r', '--n', '100000']) == 2
+    assert "the run's test split has" in capsys.readouterr().err

@@ -93,6 +93,9 @@ class MeshConfig:
 
     def __post_init__(self):
         self.channels = list(self.channels)
+        if self.num_vertices > 20_000:     # each EdgeConv holds an N × N distance matrix per mesh
+            raise ConfigError(f"config key 'num_vertices': {self.num_vertices} is more than 20,000 vertices per mesh (the "
+                              "k-nearest graphs need N × N distances per mesh); the original DT-GCNN used 1,723")
         if self.num_vertices <= self.k: raise ConfigError(f"config key 'k': {self.k} must be < num_vertices={self.num_vertices}")
         if self.k < 1: raise ConfigError(f"config key 'k': {self.k} must be >= 1")
         if self.samples_per_class < 2: raise ConfigError(f"config key 'samples_per_class': {self.samples_per_class} must be >= 2")

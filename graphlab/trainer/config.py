@@ -6,9 +6,11 @@
 __all__ = ['LOGGER_NAMES', 'TrainerConfig']
 
 # %% ../../nbs/06_trainer_config.ipynb #be54d7b6
-import math
+import math, os
 from dataclasses import dataclass, field
 from typing import Literal
+
+import torch
 
 from ..core import PRECISION_ALIASES, ConfigError, suggest
 
@@ -69,11 +71,24 @@ class TrainerConfig:
     debug: bool = False             # print start-up phases, parameters, loader settings, first-batch time
     warmup_batches: int = 0         # untimed forward/backward passes before training (CUDA autotuning); state restored
 
+    def _check_machine(self) -> None:
+        "Processes and loader workers bounded by what this machine has (a typo must not start 100 processes)."
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+        gpus = torch.cuda.device_count() if str(self.device).startswith(('auto', 'cuda')) else 0
+        have, what = (gpus, 'GPUs') if gpus else (cores, 'CPU cores')
+        if self.devices > have and 'LOCAL_RANK' not in os.environ:          # torchrun decides for itself
+            raise ConfigError(f"config key 'trainer.devices': {self.devices} processes, but this machine has {have} {what}; "
+                              f"use trainer.devices={have} or fewer")
+        if self.num_workers > 4 * cores:
+            raise ConfigError(f"config key 'trainer.num_workers': {self.num_workers} loader processes for {cores} CPU cores; "
+                              f"use at most {4 * cores}")
+
     def __post_init__(self):
         for k, lo in dict(max_epochs=1, batch_size=1, accumulate=1, max_bad_steps=1, eval_batch_size=0,
                           num_workers=0, fast_dev_run=0, warmup_batches=0, step_size=1, plateau_patience=0, patience=0,
                           devices=1, log_every_n_steps=1, threads=0).items():
             if getattr(self, k) < lo: raise ConfigError(f"config key 'trainer.{k}': {getattr(self, k)} must be >= {lo}")
+        self._check_machine()
         for k in ('lr', 'gamma'):
             v = getattr(self, k)
             if not (v > 0 and math.isfinite(v)): raise ConfigError(f"config key 'trainer.{k}': {v} must be a finite number > 0")

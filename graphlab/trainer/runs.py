@@ -332,6 +332,9 @@ def explain_run(path, method: str = 'gradcam', n: int = 8, weights: str = 'best'
     trainer, task, ckpt = load_run(path, weights)
     if not hasattr(task, 'test_batch'):
         raise InputError(f"task '{task.name}' is not an image task (it has no test_batch); explain works for image tasks such as classify")
+    if n > len(task.datasets['test']):
+        raise InputError(f"--n {n}: the run's test split has {len(task.datasets['test'])} images; pass --n "
+                         f"{len(task.datasets['test'])} or fewer")
     x, y = task.test_batch(n)
     model = trainer.model.eval()
     maps = explain(model, x.to(trainer.device), method).cpu()

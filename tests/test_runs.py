@@ -73,3 +73,18 @@ def test_nan_stop_in_a_resumed_run_names_its_good_checkpoint(workdir):
     assert p.returncode == 1 and 'training stopped' in p.stderr, p.stderr
     assert 'last good checkpoint is n/checkpoints/last.ckpt' in p.stderr and 'No checkpoint was written' not in p.stderr
     assert "good checkpoint is none" not in p.stdout + p.stderr
+
+
+def test_mlflow_uri_that_cannot_be_used_is_named_before_a_run_dir_is_kept(workdir):
+    "F11 (issue 22): a file:// store of the user's works; a server that does not answer ends in one line, nothing kept."
+    import subprocess
+    from conftest import GRAPHLAB, env
+    args = [GRAPHLAB, 'train', 'toy', 'trainer.max_epochs=1', 'trainer.loggers=[mlflow]']
+    run = lambda d, uri: subprocess.run([*args, f'run_dir={d}'], cwd=workdir, env=env(MLFLOW_TRACKING_URI=uri),
+                                        capture_output=True, text=True, timeout=300)
+    p = run('f', (workdir / 'mine').as_uri())
+    assert p.returncode == 0, p.stderr
+    assert (workdir / 'mine').is_dir() and (workdir / 'f' / 'metrics.json').is_file()
+    p = run('h', 'http://127.0.0.1:9')
+    assert p.returncode == 2 and 'MLflow at MLFLOW_TRACKING_URI=http://127.0.0.1:9 cannot be used' in p.stderr, p.stderr
+    assert 'Traceback' not in p.stderr and not (workdir / 'h').exists()

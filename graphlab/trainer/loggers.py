@@ -60,18 +60,35 @@ class TensorBoardLogger(TrackerCallback):
 # %% ../../nbs/06d_trainer_loggers.ipynb #b5cbe657
 def mlflow_uri() -> str:
     "`MLFLOW_TRACKING_URI`, else the file store `outputs/mlruns` of the working directory."
+    os.environ.setdefault('MLFLOW_ALLOW_FILE_STORE', 'true')   # MLflow 3: the file store is an opt-in (ours or the user's)
     if os.environ.get('MLFLOW_TRACKING_URI'): return os.environ['MLFLOW_TRACKING_URI']
-    os.environ.setdefault('MLFLOW_ALLOW_FILE_STORE', 'true')   # MLflow 3: the file store is an opt-in
     return (Path.cwd() / 'outputs' / 'mlruns').resolve().as_uri()
 
 class MLflowLogger(TrackerCallback):
     "The run in MLflow: config as params, epoch rows and step losses as metrics, test metrics, run_dir as a tag."
-    def __init__(self): self.run_id = None
+    def __init__(self): self.run_id, self.client = None, None
+
+    def setup(self, trainer, task):
+        "Reach the tracking server while the run is being set up: a bad URI fails before a new run directory is kept."
+        if not trainer.writes: return
+        mlflow, uri = _require('mlflow', 'mlflow-skinny'), mlflow_uri()
+        quick = {'MLFLOW_HTTP_REQUEST_MAX_RETRIES': '0', 'MLFLOW_HTTP_REQUEST_TIMEOUT': '10'}   # this check only
+        saved = {k: os.environ.get(k) for k in quick}
+        os.environ.update({k: v for k, v in quick.items() if saved[k] is None})
+        try:
+            self.client = mlflow.MlflowClient(tracking_uri=uri)
+            self.client.search_experiments(max_results=1)
+        except Exception as e:                       # MlflowException, connection errors: anything means "not usable"
+            raise InputError(f"MLflow at MLFLOW_TRACKING_URI={uri} cannot be used ({type(e).__name__}: "
+                             f"{str(e).splitlines()[0][:200]}); start its server, point MLFLOW_TRACKING_URI at a usable "
+                             "store (unset: outputs/mlruns), or drop mlflow from trainer.loggers") from None
+        finally:
+            for k, v in saved.items():
+                if v is None: os.environ.pop(k, None)
 
     def start(self, trainer, task):
-        mlflow = _require('mlflow', 'mlflow-skinny')
         from mlflow.entities import Param
-        self.client = mlflow.MlflowClient(tracking_uri=mlflow_uri())
+        if self.client is None: self.setup(trainer, task)
         if self.run_id is None:     # a new run (a resumed one keeps its id from the checkpoint)
             exp = self.client.get_experiment_by_name(task.name)
             eid = exp.experiment_id if exp else self.client.create_experiment(task.name)

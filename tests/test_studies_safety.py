@@ -5,6 +5,7 @@ import json, os, signal, subprocess, time
 
 import nbformat
 import pandas as pd
+import pytest
 import psutil
 import yaml
 
@@ -129,25 +130,11 @@ def test_shipped_studies_run_from_an_empty_directory(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ['g.yaml', 'outputs']             # nothing written elsewhere
 
 
-def test_ctrl_c_in_one_only_runner_leaves_the_other_runners_runs_alone(tmp_path):
-    args = gated_study(tmp_path)                                             # two `--only` runners of one study (a SLURM array)
-    d = tmp_path / 'out' / 'gated' / 's'
-    a, b = (start([*args, '--only', r], tmp_path) for r in ('x=2,seed=0', 'x=3,seed=0'))
-    wait_for(lambda: blocked(tmp_path), what='both runs to start')
-    a.send_signal(signal.SIGINT)
-    out, err = a.communicate(timeout=60)
-    assert a.returncode == 130, (out, err)
-    assert cwds(run_processes(d / 'runs' / 'x=2,seed=0')) == []
-    assert b.poll() is None and cwds(run_processes(d / 'runs' / 'x=3,seed=0')) == [str(d / 'runs' / 'x=3,seed=0')]
-    (tmp_path / 'gate').unlink()
-    out, err = b.communicate(timeout=120)
-    assert b.returncode == 0, (out, err)
-    assert json.loads((d / 'runs' / 'x=3,seed=0' / 'status.json').read_text())['status'] == 'ok'
-
-
-def test_ctrl_c_in_one_dask_only_runner_leaves_the_other_runners_runs_alone(tmp_path):
-    "As above, with each runner on a local Dask cluster of its own: its stop ends its own runs on the machine, no other."
-    args = [*gated_study(tmp_path)[:-1], '1', '--executor', 'dask']
+@pytest.mark.parametrize('executor', ['local', 'dask'])
+def test_ctrl_c_in_one_only_runner_leaves_the_other_runners_runs_alone(tmp_path, executor):
+    "Two `--only` runners of one study (a SLURM array); with dask, each on a local cluster of its own: a stop ends its own runs, no other."
+    args = gated_study(tmp_path)
+    if executor == 'dask': args = [*args[:-1], '1', '--executor', 'dask']
     d = tmp_path / 'out' / 'gated' / 's'
     a, b = (start([*args, '--only', r], tmp_path) for r in ('x=2,seed=0', 'x=3,seed=0'))
     wait_for(lambda: blocked(tmp_path), what='both runs to start')

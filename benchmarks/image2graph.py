@@ -92,7 +92,7 @@ def inference(repeats: int, bs: int, run_a: str = '') -> dict:
         wall, cpu = best_time(lambda: run(n), repeats)
         out[f'infer_ms_{n}'], out[f'cpu_ms_{n}'] = 1e3 * wall / bs, 1e3 * cpu / bs
     if run_a:
-        from graphlab.trainer.runs import load_run
+        from graphlab.runs import load_run
         trainer, _, ckpt = load_run(run_a)
         m = trainer.model.cpu().eval()
         @torch.inference_mode()

@@ -25,7 +25,7 @@ import argparse, statistics, tempfile, time
 from pathlib import Path
 
 from graphlab.studies import Grid, find_study, run_study
-from graphlab.trainer import train
+from graphlab.runs import train
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = {'task': 'classify', 'trainer.max_epochs': 1, 'trainer.progress': 'none'}

@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from graphlab.core import seed_everything
 from graphlab.data import make_loader, set_loader_epoch
 from graphlab.tasks.classify import ClassifyConfig, ClassifyTask
-from graphlab.trainer import Trainer, TrainerConfig, train
+from graphlab.trainer import Trainer, TrainerConfig
+from graphlab.runs import train
 from graphlab.trainer.distributed import ShardSampler
 
 

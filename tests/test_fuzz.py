@@ -19,7 +19,7 @@ from graphlab.core import InputError, config_from_dict, config_keys, load_config
 from graphlab.data.images import IMAGE_EXTENSIONS, image_folder
 from graphlab.studies import expand_grid, load_grid, run_names
 from graphlab.tasks import get_task
-from graphlab.trainer import run_config_class
+from graphlab.runs import run_config_class
 
 
 def fuzz(n: int):

@@ -9,7 +9,7 @@ import torch
 from graphlab.core import ConfigError
 from graphlab.models.cnn import CNN_MODELS
 from graphlab.tasks import get_task, task_names
-from graphlab.trainer import train
+from graphlab.runs import train
 
 # the smallest data of each task that has every split, and every model a task offers
 TINY = {'classify': ['data=digits', 'resolution=16'],

@@ -34,7 +34,7 @@ def test_explain_a_classify_run(workdir):
 
 
 def test_lock_resume_rules_and_validation(workdir):
-    from graphlab.trainer.runs import RunLock
+    from graphlab.runs import RunLock
     (workdir / 'busy').mkdir()
     with RunLock(workdir / 'busy'):
         p = graphlab('train', *TOY, 'run_dir=busy', cwd=workdir)

@@ -7,7 +7,7 @@ __all__ = ['DATA_WRITERS', 'split_indices', 'seed_worker', 'epoch_seed', 'make_l
            'params_key', 'cached', 'DataReport', 'register_writer', 'get_writer']
 
 # %% ../../nbs/02_data.ipynb #b2a7b0aa
-import hashlib, json, os, random, sys
+import hashlib, importlib, json, os, pkgutil, random, sys
 from dataclasses import dataclass, field
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -163,9 +163,8 @@ def register_writer(name: str):
     return DATA_WRITERS.register(name)
 
 def get_writer(name: str):
-    "The writer registered as `name`, importing the task of that name first if needed."
+    "The writer registered as `name`, importing graphlab's data modules (which register theirs) if needed."
     if name not in DATA_WRITERS:
-        from graphlab.tasks import get_task
-        try: get_task(name)
-        except InputError: pass
+        for m in pkgutil.iter_modules(importlib.import_module('graphlab.data').__path__):
+            importlib.import_module(f'graphlab.data.{m.name}')
     return DATA_WRITERS[name]

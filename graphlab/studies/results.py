@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..core import InputError, suggest
-from . import mean_ci
+from .grid import mean_ci
 
 # %% ../../nbs/10d_studies_results.ipynb #9f1e2909
 GOALS = ('max', 'min')

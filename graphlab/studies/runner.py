@@ -14,16 +14,18 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from ..core import InputError, atomic_write, suggest
-from . import (Grid, Study, _same, aggregate, configuration, expand_grid, find_study, flat_params, list_studies,
+from ..core import InputError, atomic_write, load_config, suggest
+from ..runs import run_config_class
+from .grid import (Grid, Study, _same, aggregate, configuration, expand_grid, find_study, flat_params, list_studies,
                               load_grid, run_names, summarize)
 from .engine import child_env, end_processes, execute_run, make_executor, run_processes, study_modules
+from ..tasks import get_task
 from ..trainer.callbacks import progress_enabled
 
 # %% ../../nbs/10a_studies_runner.ipynb #b8fe040a
 def notebook_parameters(nb: Path) -> dict:
     "Name -> default value of the notebook's `parameters` cell (the source text where it is not a literal)."
-    import papermill as pm
+    import papermill as pm   # here, not at the top: papermill takes ~2 s to import and only running a study needs it
     out = {}
     for k, v in pm.inspect_notebook(str(nb)).items():
         try: out[k] = ast.literal_eval(v['default'])
@@ -44,9 +46,6 @@ def split_parameters(params: dict, accepted) -> dict:
 def check_overrides(split: list[dict], names: list[str], defaults: dict) -> None:
     "Refuse a run whose `overrides` its task's config does not accept (each distinct task and overrides checked once)."
     if not {'task', 'overrides'} <= set(defaults): return
-    from graphlab.core import load_config
-    from graphlab.tasks import get_task
-    from graphlab.trainer import run_config_class
     seen = set()
     for name, p in zip(names, split):
         task, ov = p.get('task', defaults['task']), flat_params(p.get('overrides') or {})

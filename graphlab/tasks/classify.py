@@ -17,6 +17,7 @@ from ..core import ConfigError
 from ..data.images import IMAGE_DATASETS, ImageAugment, ImageData, Normalize, TransformedDataset
 from ..metrics import classification_metrics
 from ..models.cnn import CNN_MODELS, build_model
+from ..plots import overlay, show_image
 from . import Task, register_task
 from ..trainer.callbacks import Callback
 
@@ -146,8 +147,7 @@ from fastcore.basics import patch
 @patch
 def show_sample(self: ClassifyTask, model: nn.Module, index: int, fig, split: str = 'test', method: str = 'gradcam'):
     "Image `index` of `split` with its true class, and `method`'s map for the predicted class with its probability."
-    from graphlab.explain import explain
-    from graphlab.viz import overlay, show_image
+    from graphlab.explain import explain   # here, not at the top: captum is slow to import (~0.5 s), only drawing needs it
     if self.data is None: self.setup()
     x, y = self.datasets[split][index]
     xb = x[None].to(next(model.parameters()).device)

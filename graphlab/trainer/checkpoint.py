@@ -15,6 +15,7 @@ import torch
 
 from ..core import InputError, atomic_write
 from .distributed import all_gather_objects
+from .optim import rescale_lr
 
 # %% ../../nbs/06a_trainer_checkpoint.ipynb #04f14403
 CHECKPOINT_FORMAT = 'graphlab-checkpoint-1'
@@ -168,7 +169,6 @@ def restore_trainer(trainer, path) -> None:
     trainer.epoch, trainer.global_step = s['epoch'], s['global_step']
     saved_lr = (s.get('config') or {}).get('trainer', {}).get('lr')
     if saved_lr and saved_lr != trainer.config.lr:                    # a new peak learning rate, applied for real
-        from graphlab.trainer.optim import rescale_lr
         rescale_lr(trainer.optimizer, trainer.scheduler, trainer.config.lr / saved_lr)
         trainer.say(f"learning rate rescaled by {trainer.config.lr / saved_lr:g} (trainer.lr {saved_lr:g} -> {trainer.config.lr:g})")
     set_rng_state(s['rng'][trainer.dist.rank])

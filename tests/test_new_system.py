@@ -1,0 +1,88 @@
+"""The README's recipe for a sixth research system, followed in a notebook: a data function, a model and a task in
+three cells, trained by `graphlab.runs.train` with a baseline trained like it, the saved run evaluated again, and
+its explorer opened -- touching no file of the package. Executed by papermill, as a researcher's notebook would be."""
+import json, subprocess
+
+import nbformat
+import papermill as pm
+
+from conftest import ROOT
+
+DATA = '''# 1. data: graphs whose target needs the graph (each node's value times the sum of its neighbours')
+import torch
+
+def field_graphs(n: int, nodes: int = 10, seed: int = 0) -> list[dict]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, nodes, 1, generator=g)
+    adj = (torch.rand(n, nodes, nodes, generator=g) < 0.3).float().triu(1)
+    adj = adj + adj.transpose(1, 2)
+    y = (x * (adj @ x)).mean((1, 2))
+    return [dict(x=x[i], adj=adj[i], y=y[i]) for i in range(n)]'''
+
+MODEL = '''# 2. model: one round of message passing; it knows nothing about datasets
+from torch import nn
+
+class MeanField(nn.Module):
+    def __init__(self, hidden: int = 16):
+        super().__init__()
+        self.inp, self.msg, self.out = nn.Linear(1, hidden), nn.Linear(hidden, hidden), nn.Linear(2 * hidden, 1)
+    def forward(self, x, adj):
+        h = torch.relu(self.inp(x))
+        return self.out(torch.cat([h, adj @ self.msg(h)], -1)).mean((1, 2))'''
+
+TASK = '''# 3. task: the contract's methods, registered by name
+from dataclasses import dataclass
+from typing import Literal
+import torch.nn.functional as F
+from graphlab.task import Task, register_task
+
+@dataclass
+class FieldConfig:
+    n: int = 96                                  # graphs per split
+    graph: Literal['true', 'none'] = 'true'      # none: the no-edge control
+
+@register_task('field')
+class FieldTask(Task):
+    config_class = FieldConfig
+    def setup(self):
+        ds, n = field_graphs(3 * self.config.n), self.config.n
+        if self.config.graph == 'none': ds = [dict(s, adj=torch.zeros_like(s['adj'])) for s in ds]
+        self.datasets = {k: ds[i * n:(i + 1) * n] for i, k in enumerate(('train', 'val', 'test'))}
+    def build_model(self): return MeanField()
+    def forward(self, model, b): return model(b['x'], b['adj'])
+    def loss(self, out, b): return F.mse_loss(out.float(), b['y'])
+    def collect(self, out, b): return out.float() - b['y']
+    def compute_metrics(self, collected):
+        e = torch.cat(collected)
+        return {'mse': e.pow(2).mean().item(), 'mae': e.abs().mean().item()}
+    def baselines(self): return {'noedge': {'graph': 'none'}}
+    def show_sample(self, model, index, fig, split='test'):
+        s = self.datasets[split][index]
+        ax = fig.subplots(); ax.imshow(s['adj'], cmap='Greys'); ax.set_title(f"graph {index}: y = {float(s['y']):.2f}")'''
+
+USE = '''from graphlab.runs import evaluate_run, train
+from graphlab.viz import explore_run
+
+r = train('field', ['trainer.max_epochs=3', 'trainer.batch_size=16', 'profile=false'], root=root)
+again = evaluate_run(r.run_dir)
+tab = explore_run(r)
+json.dump(dict(metrics=r.metrics, again=again, panels=list(tab.panels), run_dir=str(r.run_dir)), open(out, 'w'), default=str)'''
+
+
+def test_a_new_system_in_a_notebook(tmp_path):
+    before = subprocess.run(['git', 'status', '--porcelain'], cwd=ROOT, capture_output=True, text=True).stdout
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(f"root = '{tmp_path / 'runs'}'\nout = '{tmp_path / 'out.json'}'")
+    params.metadata['tags'] = ['parameters']
+    nb.cells = [nbformat.v4.new_code_cell('import json'), params, *(nbformat.v4.new_code_cell(s) for s in (DATA, MODEL, TASK, USE))]
+    nbformat.write(nb, tmp_path / 'field.ipynb')
+    pm.execute_notebook(str(tmp_path / 'field.ipynb'), str(tmp_path / 'field.out.ipynb'), kernel_name='python3',
+                        cwd=str(tmp_path), progress_bar=False, execution_timeout=300)
+    res = json.loads((tmp_path / 'out.json').read_text())
+    m = res['metrics']
+    assert m['test_mse'] >= 0 and 'baseline_noedge_test_mse' in m                       # the control trained like the model
+    assert abs(res['again']['test_mse'] - m['test_mse']) < 1e-6                          # the saved run gives the same number
+    assert res['panels'] == ['samples', 'training curves']                               # its explorer draws its samples
+    assert (tmp_path / 'runs' / 'field').is_dir() and str(tmp_path) in res['run_dir']
+    after = subprocess.run(['git', 'status', '--porcelain'], cwd=ROOT, capture_output=True, text=True).stdout
+    assert after == before, f'following the recipe changed files of the package:\n{after}'

@@ -9,7 +9,8 @@ __all__ = ['main']
 import argparse, os, sys, traceback, warnings
 from importlib.metadata import version
 
-from .core import InputError, config_help, flatten_dict
+from .config import config_help
+from .core import InputError, flatten_dict
 from .trainer.loop import NonFiniteLossError
 
 # %% ../nbs/12_cli.ipynb #dd4900af

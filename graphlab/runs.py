@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .core import (ConfigError, InputError, atomic_write, config_from_dict, flatten_dict, load_config, read_yaml,
-                           resolve_device, to_dict, to_yaml, versions)
+from .config import config_from_dict, load_config, read_yaml, to_dict, to_yaml
+from .core import ConfigError, InputError, atomic_write, flatten_dict, resolve_device, versions
 from .plots import plot_explanations
 from .profiler import profile_model
 from .task import Task

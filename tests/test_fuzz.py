@@ -15,7 +15,8 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from graphlab import metrics as M
-from graphlab.core import InputError, config_from_dict, config_keys, load_config, parse_overrides, read_yaml
+from graphlab.config import config_from_dict, config_keys, load_config, parse_overrides, read_yaml
+from graphlab.core import InputError
 from graphlab.data.images import IMAGE_EXTENSIONS, image_folder
 from graphlab.studies import expand_grid, load_grid, run_names
 from graphlab.tasks import get_task

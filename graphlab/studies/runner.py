@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from ..core import InputError, atomic_write, load_config, suggest
+from ..config import load_config
+from ..core import InputError, atomic_write, suggest
 from ..runs import run_config_class
 from .grid import (Grid, Study, _same, aggregate, configuration, expand_grid, find_study, flat_params, list_studies,
                               load_grid, run_names, summarize)

@@ -18,7 +18,8 @@ import torch
 from IPython.display import Image, display
 from matplotlib.figure import Figure
 
-from ..core import InputError, read_yaml
+from ..config import read_yaml
+from ..core import InputError
 from ..runs import load_run
 from ..studies import GRID_KEYS, STATUS_COLUMNS, configuration, expand_grid, load_grid, mean_ci
 from ..task import Task

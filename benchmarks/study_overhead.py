@@ -24,7 +24,7 @@ Goal: overhead <= 1 s per run (it was 8.1 s with a papermill process per run).
 import argparse, statistics, tempfile, time
 from pathlib import Path
 
-from graphlab.studies import Grid, find_study, run_study
+from graphlab.studies import Grid, StudyOptions, find_study, run_study
 from graphlab.runs import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def study(seeds, out):
     s = find_study(str(ROOT / 'nbs' / 'studies' / 'train_and_evaluate.ipynb'))
     s.report = None                                          # runs only: the report is a study's choice, not overhead
     t = time.perf_counter()
-    summary = run_study(s, Grid(parameters=PARAMS, seeds=seeds), out, workers=1, progress=False)
+    summary = run_study(s, Grid(parameters=PARAMS, seeds=seeds), out, StudyOptions(workers=1, progress=False))
     total = time.perf_counter() - t
     assert (summary.status == 'ok').all(), summary[['run', 'status', 'error', 'message']]
     return total, list(summary.duration_s)

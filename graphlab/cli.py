@@ -166,10 +166,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.help or not args.task: print(_train_help(args.task)); return 0 if args.help else 2
             return _train(args)
         if args.command == 'study':
-            from graphlab.studies import study
-            return study(args.name, args.grid, args.workers, args.study_id, args.out, args.timeout, args.param,
-                         args.only, args.list, args.aggregate, args.kernel, args.executor, args.scheduler, args.studies,
-                         args.list_studies)
+            from graphlab.studies import StudyOptions, study
+            return study(args.name, StudyOptions(
+                grid=args.grid, params=tuple(args.param), workers=args.workers, study_id=args.study_id, out=args.out,
+                timeout=args.timeout, only=args.only, list_runs=args.list, aggregate_only=args.aggregate,
+                kernel=args.kernel, executor=args.executor, scheduler=args.scheduler, studies=args.studies,
+                list_all=args.list_studies))
         if args.command == 'profile': return _profile(args)
         if args.command == 'data': return _data(args)
         if args.command == 'evaluate': return _evaluate(args)

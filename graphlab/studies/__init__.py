@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['aggregate', 'configuration', 'expand_grid', 'find_study', 'flat_params', 'Grid', 'GRID_KEYS', 'list_studies',
            'load_grid', 'mean_ci', 'run_names', 'shipped_studies', 'STATUS_COLUMNS', 'Study', 'study_folders',
-           'summarize', 'run_study', 'study']
+           'summarize', 'StudyOptions', 'run_study', 'study']
 
 # %% ../../nbs/10_studies.ipynb #1de34bda
 from .grid import (aggregate, configuration, expand_grid, find_study, flat_params, Grid, GRID_KEYS,
                                 list_studies, load_grid, mean_ci, run_names, shipped_studies, STATUS_COLUMNS,
                                 Study, study_folders, summarize)
-from .runner import run_study, study
+from .runner import StudyOptions, run_study, study
 
-_all_ = ['aggregate', 'configuration', 'expand_grid', 'find_study', 'flat_params', 'Grid', 'GRID_KEYS', 'list_studies', 'load_grid', 'mean_ci', 'run_names', 'shipped_studies', 'STATUS_COLUMNS', 'Study', 'study_folders', 'summarize', 'run_study', 'study']
+_all_ = ['aggregate', 'configuration', 'expand_grid', 'find_study', 'flat_params', 'Grid', 'GRID_KEYS', 'list_studies', 'load_grid', 'mean_ci', 'run_names', 'shipped_studies', 'STATUS_COLUMNS', 'Study', 'study_folders', 'summarize', 'StudyOptions', 'run_study', 'study']

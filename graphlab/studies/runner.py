@@ -4,10 +4,11 @@
 
 # %% auto #0
 __all__ = ['BOUND_KEYS', 'notebook_parameters', 'split_parameters', 'check_overrides', 'bind_grid', 'StudyLock', 'render_report',
-           'run_study', 'Terminated', 'study']
+           'StudyOptions', 'study_options', 'run_study', 'Terminated', 'study']
 
 # %% ../../nbs/10a_studies_runner.ipynb #c6e8d5d1
 import ast, fcntl, importlib.util, json, math, os, re, signal, socket, sys, threading
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -157,10 +158,39 @@ def _execute(ex, study, todo, study_dir, kernel, timeout, key_metric, progress, 
             raise
 
 # %% ../../nbs/10a_studies_runner.ipynb #18c2410c
-def run_study(study: Study, grid: Grid, study_dir: Path, workers: int = 1, timeout: float | None = None,
-              only: str | None = None, aggregate_only: bool = False, kernel: str = 'python3',
-              progress: bool = True, executor: str = 'local', scheduler: str | None = None) -> pd.DataFrame:
-    "Execute the grid's missing or failed runs, then summarise, aggregate and report."
+@dataclass(frozen=True)
+class StudyOptions:
+    "How a study is run: the options of `graphlab study` (each field is the flag in its comment)."
+    grid: str | None = None           # --grid FILE: the grid; None = the study's own
+    params: tuple = ()                # -p key=value: grid parameters overridden
+    workers: int = 1                  # --workers: runs at a time (local) or Dask workers
+    study_id: str | None = None       # --study-id: the study directory's name; None = date and time
+    out: str = 'outputs/studies'      # --out: where study directories go
+    timeout: float | None = None      # --timeout: seconds per run; None = the grid's, or no limit
+    only: str | None = None           # --only RUN: execute one run (one scheduler job per grid point)
+    list_runs: bool = False           # --list: print the run names and stop
+    aggregate_only: bool = False      # --aggregate: summarise and report the runs there, execute none
+    kernel: str = 'python3'           # --kernel: Jupyter kernel of the runs
+    executor: str = 'local'           # --executor: local | dask
+    scheduler: str | None = None      # --scheduler: a Dask scheduler address
+    studies: str | None = None        # --studies DIR: where study notebooks are looked up first
+    list_all: bool = False            # --list-studies: print the studies found and stop
+    progress: bool = True             # a progress bar over the runs (when the terminal shows one)
+
+def study_options(options: StudyOptions | None, changes: dict) -> StudyOptions:
+    "`options` (default: the defaults) with `changes` applied, naming an unknown option."
+    o = options if options is not None else StudyOptions()
+    if not isinstance(o, StudyOptions):
+        raise TypeError(f"study options must be a StudyOptions, got {type(o).__name__} {o!r}; pass options by name, "
+                        "e.g. study('resolution', workers=2)")
+    bad = [k for k in changes if k not in {f.name for f in fields(StudyOptions)}]
+    if bad: raise TypeError(f"unknown study option {bad[0]!r}{suggest(bad[0], [f.name for f in fields(StudyOptions)])}")
+    return replace(o, **changes)
+
+def run_study(study: Study, grid: Grid, study_dir: Path, options: StudyOptions | None = None, **changes) -> pd.DataFrame:
+    "Execute the grid's missing or failed runs, then summarise, aggregate and report (`options`, or its fields by name)."
+    o = study_options(options, changes)
+    workers, timeout, only, kernel, progress = o.workers, o.timeout, o.only, o.kernel, o.progress
     runs = expand_grid(grid)
     if not runs: raise InputError("the grid has no runs; give 'parameters' or 'runs'")
     names = run_names(runs)
@@ -172,15 +202,15 @@ def run_study(study: Study, grid: Grid, study_dir: Path, workers: int = 1, timeo
     with StudyLock(study_dir, only):
         bind_grid(study_dir, study, grid)
         if only is None: end_processes(run_processes(study_dir / 'runs'))   # of an earlier runner, killed
-        todo = [] if aggregate_only else [(n, p) for n, p in zip(names, split)
+        todo = [] if o.aggregate_only else [(n, p) for n, p in zip(names, split)
                                           if (only is None or n == only) and not _complete(study_dir / 'runs' / n)]
         stopped = None
         if todo:
-            ex = make_executor(executor, workers, scheduler)
+            ex = make_executor(o.executor, workers, o.scheduler)
             try:
                 ex.check_storage(study_dir)
                 print(f"study {study.name}: {len(todo)} of {len(names)} runs to execute, "
-                      f"{'on ' + (scheduler or f'a local Dask cluster of {workers}') if executor == 'dask' else f'{workers} at a time'}"
+                      f"{'on ' + (o.scheduler or f'a local Dask cluster of {workers}') if o.executor == 'dask' else f'{workers} at a time'}"
                       f" -> {study_dir}", flush=True)
                 _execute(ex, study, todo, study_dir, kernel, timeout or grid.timeout, grid.key_metric, progress,
                          study_modules(study.notebook, split), grid.resume)   # every run of the grid: the same modules in every kernel
@@ -211,12 +241,12 @@ class Terminated(KeyboardInterrupt):
 
 def _terminate(signum, frame): raise Terminated()
 
-def study(name: str, grid: str | None = None, workers: int = 1, study_id: str | None = None,
-          out: str = 'outputs/studies', timeout: float | None = None, params=(), only: str | None = None,
-          list_runs: bool = False, aggregate_only: bool = False, kernel: str = 'python3', executor: str = 'local',
-          scheduler: str | None = None, studies: str | None = None, list_all: bool = False) -> int:
-    "Run study `name` (see `graphlab study --help`); returns the exit code."
-    if list_all:
+def study(name: str | None, options: StudyOptions | None = None, **changes) -> int:
+    "Run study `name` with `options` or its fields by name (see `graphlab study --help`); returns the exit code."
+    o = study_options(options, changes)
+    grid, workers, study_id, out, timeout, only = o.grid, o.workers, o.study_id, o.out, o.timeout, o.only
+    executor, studies = o.executor, o.studies
+    if o.list_all:
         ls = list_studies(studies)
         print(ls.assign(used=ls.used.map({True: '', False: '(shadowed)'})).to_string(index=False)); return 0
     if name is None: raise InputError("give a study NAME (`graphlab study --list-studies` lists them)")
@@ -224,11 +254,11 @@ def study(name: str, grid: str | None = None, workers: int = 1, study_id: str | 
     grid_path = grid or s.grid
     if grid_path is None: raise InputError(f"study '{s.name}' has no default grid ({s.notebook.parent / (s.name + '.yaml')}); pass --grid FILE")
     overrides = {}
-    for p in params:
+    for p in o.params:
         if '=' not in p: raise InputError(f"-p '{p}' is not of the form key=value")
         k, v = p.split('=', 1); overrides[k.strip()] = yaml.safe_load(v)
     g = load_grid(grid_path, overrides)
-    if list_runs: print('\n'.join(run_names(expand_grid(g)))); return 0
+    if o.list_runs: print('\n'.join(run_names(expand_grid(g)))); return 0
     if workers < 1: raise InputError(f"--workers {workers}: expected at least 1")
     if executor == 'dask' and importlib.util.find_spec('distributed') is None:
         raise InputError("--executor dask needs the optional package dask.distributed, which is not installed; install it with "
@@ -246,7 +276,7 @@ def study(name: str, grid: str | None = None, workers: int = 1, study_id: str | 
                          "pass a writable --out")
     main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _terminate) if main else None
-    try: summary = run_study(s, g, d, workers, timeout, only, aggregate_only, kernel, executor=executor, scheduler=scheduler)
+    try: summary = run_study(s, g, d, o)
     except KeyboardInterrupt as e:
         term = isinstance(e, Terminated)
         done = pd.read_csv(d / 'summary.csv').status.value_counts().to_dict() if (d / 'summary.csv').is_file() else {}

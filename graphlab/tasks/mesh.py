@@ -19,7 +19,8 @@ from torch import Tensor, nn
 
 from ..core import ConfigError, InputError
 from ..data import make_loader
-from ..data.meshes import SHAPES, ClassGroups, MeshAugment, collate_groups, default_mesh_data, load_mesh_splits
+from ..data.mesh_files import load_mesh_splits
+from ..data.meshes import SHAPES, ClassGroups, MeshAugment, collate_groups, default_mesh_data
 from ..metrics import classification_metrics, retrieval_chance, retrieval_metrics
 from ..models.dgcnn import DGCNN
 from ..trainer.callbacks import Callback

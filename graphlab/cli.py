@@ -130,7 +130,8 @@ def _parser() -> argparse.ArgumentParser:
                        description='Explain N test images of a saved image-task run (classify) with one method; writes the maps '
                                    '(.npz) and a figure of overlays into RUN_DIR/explanations/.')
     x.add_argument('path', help='a run directory or one of its checkpoints')
-    x.add_argument('--method', default='gradcam', choices=['gradcam', 'gradcampp', 'gradcam_pp', 'ig', 'saliency', 'smoothgrad'])
+    x.add_argument('--method', default='gradcam', help='a method of graphlab.explain.EXPLAIN_METHODS (default gradcam); '
+                   'an unknown name is refused with the list')
     x.add_argument('--n', type=int, default=8, help='test images to explain (default 8)')
     x.add_argument('--weights', default='best', choices=['best', 'last', 'swa'])
     d = sub.add_parser('data', help='write a dataset to disk in the layout its task reads',

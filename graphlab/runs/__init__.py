@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['RunResult', 'profile_run', 'train', 'train_baselines', 'RunConfig', 'RunLock', 'RESUMABLE', 'latest_run_dir',
-           'new_run_dir', 'resume_changes', 'run_config_class', 'task_config', 'EXPLAIN_ALIASES', 'evaluate_run',
-           'explain_run', 'load_run']
+           'new_run_dir', 'resume_changes', 'run_config_class', 'task_config', 'evaluate_run', 'explain_run',
+           'load_run']
 
 # %% ../../nbs/09_runs.ipynb #72c07a3b
 import json, shutil, tempfile
@@ -193,7 +193,7 @@ def train_baselines(task_cls, cfg, run_dir, metrics: dict) -> dict:
     return out
 
 # %% ../../nbs/09_runs.ipynb #5ed2e590
-from .saved import EXPLAIN_ALIASES, evaluate_run, explain_run, load_run
+from .saved import evaluate_run, explain_run, load_run
 
 _all_ = ['RunConfig', 'RunLock', 'RESUMABLE', 'latest_run_dir', 'new_run_dir', 'resume_changes', 'run_config_class',
-         'task_config', 'EXPLAIN_ALIASES', 'evaluate_run', 'explain_run', 'load_run']
+         'task_config', 'evaluate_run', 'explain_run', 'load_run']

@@ -117,9 +117,10 @@ def register_task(name: str):
     return deco
 
 def task_names() -> list[str]:
-    "Built-in task modules and tasks registered at run time."
+    "Built-in task modules (not helper modules, named `_...`) and tasks registered at run time."
     import graphlab.tasks as pkg
-    return sorted({m.name for m in pkgutil.iter_modules(pkg.__path__)} | set(TASKS.names()))
+    modules = {m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith('_')}
+    return sorted(modules | set(TASKS.names()))
 
 def get_task(name: str) -> type[Task]:
     "The `Task` class registered as `name`, importing `graphlab.tasks.<name>` if needed."

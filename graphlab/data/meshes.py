@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['SHAPES', 'primitive', 'deform', 'make_mesh', 'generate_mesh_dataset', 'write_mesh_dataset', 'default_mesh_data',
-           'random_rotation', 'MeshAugment', 'ClassGroups', 'collate_groups']
+           'random_axis_rotation', 'random_rotation', 'MeshAugment', 'ClassGroups', 'collate_groups']
 
 # %% ../../nbs/02d_data_meshes.ipynb #a9a081ef
 import json
@@ -100,13 +100,21 @@ def default_mesh_data(subjects_per_class: int = 10, seed: int = 0, root=None) ->
 
 
 # %% ../../nbs/02d_data_meshes.ipynb #6d52cb9e
-def random_rotation(axis: str = 'z', max_degrees: float = 180.0, generator=None) -> Tensor:
+import warnings
+
+def random_axis_rotation(axis: str = 'z', max_degrees: float = 180.0, generator=None) -> Tensor:
     "A `(3, 3)` rotation by an angle uniform in ±`max_degrees` about z (`axis='z'`) or a random axis (`'any'`)."
     a = (torch.rand((), generator=generator) * 2 - 1) * np.deg2rad(max_degrees)
     u = torch.tensor([0., 0., 1.]) if axis == 'z' else torch.nn.functional.normalize(torch.randn(3, generator=generator), dim=0)
     K = torch.tensor([[0, -u[2], u[1]], [u[2], 0, -u[0]], [-u[1], u[0], 0]])
     return torch.eye(3) + torch.sin(a) * K + (1 - torch.cos(a)) * K @ K     # Rodrigues' formula
 
+def random_rotation(axis: str = 'z', max_degrees: float = 180.0, generator=None) -> Tensor:
+    "Deprecated name of `random_axis_rotation` (`graphlab.data.geometric.random_rotation` is a uniform 3-D rotation)."
+    warnings.warn("graphlab.data.meshes.random_rotation is deprecated: use graphlab.data.meshes.random_axis_rotation "
+                  "(a rotation about one axis; graphlab.data.geometric.random_rotation is a uniform 3-D rotation)",
+                  DeprecationWarning, stacklevel=2)
+    return random_axis_rotation(axis, max_degrees, generator)
 
 # %% ../../nbs/02d_data_meshes.ipynb #6df6cdd8
 @dataclass
@@ -124,7 +132,7 @@ class MeshAugment:
         if self.stretch_range > 0:
             D = 1 + (torch.rand(3, generator=generator) * 2 - 1) * self.stretch_range
             p, n = p * D, n / D                                # normals by the inverse transpose of diag(D)
-        R = random_rotation(self.rotation_axis, self.rotation_range, generator)
+        R = random_axis_rotation(self.rotation_axis, self.rotation_range, generator)
         if torch.rand((), generator=generator) < self.flip_probability:
             R = R * torch.tensor([-1., 1., 1.])               # mirror x first: det(R) = -1
         s = 1 + (torch.rand((), generator=generator) * 2 - 1) * self.scale_range

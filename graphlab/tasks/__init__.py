@@ -15,9 +15,10 @@ _all_ = ['TASKS', 'Task', 'register_task', 'split_loss']
 
 # %% ../../nbs/05_tasks.ipynb #e8f2c1dc
 def task_names() -> list[str]:
-    "Built-in task modules and tasks registered at run time."
+    "Built-in task modules (not helper modules, named `_...`) and tasks registered at run time."
     import graphlab.tasks as pkg
-    return sorted({m.name for m in pkgutil.iter_modules(pkg.__path__)} | set(TASKS.names()))
+    modules = {m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith('_')}
+    return sorted(modules | set(TASKS.names()))
 
 def get_task(name: str) -> type[Task]:
     "The `Task` class registered as `name`, importing `graphlab.tasks.<name>` if needed."

@@ -22,7 +22,7 @@ from ..metrics import REGRESSION_LOSSES, classification_metrics, regression_loss
 from ..models.connectome import ConnectomeGNN
 from ..models.stgcn import STGCN
 from . import Task, register_task
-from .brain_connectivity import BrainPipelines, group_connectivity
+from ._brain_connectivity import BrainPipelines, group_connectivity
 
 # %% ../../nbs/05e_tasks_brain.ipynb #cfffca44
 @dataclass

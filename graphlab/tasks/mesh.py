@@ -22,8 +22,8 @@ from ..metrics import classification_metrics, retrieval_chance, retrieval_metric
 from ..models.dgcnn import DGCNN
 from ..trainer.callbacks import Callback
 from . import Task, register_task
-from .mesh_plots import MeshPlots
-from .triplets import triplet_loss
+from ._mesh_plots import MeshPlots
+from ._triplets import triplet_loss
 
 
 # %% ../../nbs/05d_tasks_mesh.ipynb #2a050ead

@@ -223,15 +223,14 @@ class Checkpoint(Callback):
         if self.keeper and self.keeper.last_path.is_file(): self.last_good = self.keeper.last_path   # a resumed run has one
 
 # %% ../../nbs/06b_trainer_callbacks.ipynb #09ebd895
-def default_callbacks(trainer, task, user=()) -> list[Callback]:
-    "The callbacks of a fit, in calling order."
-    from graphlab.trainer.loggers import build_logger
+def default_callbacks(trainer, task, user=(), trackers=()) -> list[Callback]:
+    "The callbacks of a fit, in calling order (`trackers`: the experiment trackers' callbacks, after the history)."
     c = trainer.config
     cbs = []
     if c.patience > 0: cbs.append(EarlyStopping(trainer.monitor, trainer.mode, c.patience, c.min_delta, c.check_finite))
     if c.swa: cbs.append(SWA(c.swa_start, c.swa_lr))
     cbs += [*user, *task.callbacks(), History()]
-    cbs += [build_logger(name) for name in c.loggers]
+    cbs += list(trackers)
     cbs += [Progress(c.progress), Checkpoint(c.save_top_k)]
     keys = [cb.state_key for cb in cbs]
     dup = next((k for k in keys if keys.count(k) > 1), None)

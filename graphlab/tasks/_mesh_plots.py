@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .triplets import triplet_loss
+from ._triplets import triplet_loss
 from ..trainer.callbacks import Callback
 
 # %% ../../nbs/05d2_tasks_mesh_plots.ipynb #453689d4

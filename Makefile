@@ -16,7 +16,7 @@ run: install                        ## the main job
 
 test: install                       ## the whole suite: notebooks (slow cells too) and tests/
 	$(BIN)/nbdev_test --flags slow
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q -n 2 --dist loadfile tests --durations=10
 
 test-fast: install                  ## notebooks without slow cells
 	$(BIN)/nbdev_test

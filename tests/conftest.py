@@ -23,3 +23,17 @@ def graphlab(*args, cwd, timeout=600, **kw) -> subprocess.CompletedProcess:
 def workdir(tmp_path) -> Path:
     "An empty directory to run commands in (runs land in its outputs/)."
     return tmp_path
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """`graphlab ARGS` in this process, in an empty directory: (exit code, stdout, stderr). For checks of what the
+    command answers to bad input; that the installed command exits with the same code is tests/test_cli.py's."""
+    import contextlib, io
+    from graphlab.cli import main
+    monkeypatch.chdir(tmp_path)
+    def run(*args):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err): code = main([str(a) for a in args])
+        return code, out.getvalue(), err.getvalue()
+    return run

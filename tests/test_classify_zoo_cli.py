@@ -40,15 +40,15 @@ def test_own_image_folder(workdir):
     assert m['test_accuracy'] == 1.0 and m['profile_flops'] > 0, m   # dark vs light is easy
 
 
-def test_data_errors_exit_2(workdir):
-    p = graphlab('train', 'classify', 'difficulty=0.9', cwd=workdir)
-    assert p.returncode == 2 and "'difficulty' does not apply to data=digits" in p.stderr, p.stderr
-    p = graphlab('train', 'classify', 'model=resnet19', cwd=workdir)
-    assert p.returncode == 2 and "did you mean 'resnet18'" in p.stderr, p.stderr
-    assert not (workdir / 'outputs').exists()   # config errors: refused before any run directory is made
-    p = graphlab('train', 'classify', 'data=folder', cwd=workdir)
-    assert p.returncode == 2 and 'data_root=' in p.stderr, p.stderr
-    (workdir / 'one' / 'cat').mkdir(parents=True)
-    Image.new('RGB', (8, 8)).save(workdir / 'one' / 'cat' / 'a.png')
-    p = graphlab('train', 'classify', 'data=folder', f'data_root={workdir / "one"}', cwd=workdir)
-    assert p.returncode == 2 and 'needs at least two' in p.stderr, p.stderr
+def test_data_errors_exit_2(cli, tmp_path):
+    code, _, err = cli('train', 'classify', 'difficulty=0.9')
+    assert code == 2 and "'difficulty' does not apply to data=digits" in err, err
+    code, _, err = cli('train', 'classify', 'model=resnet19')
+    assert code == 2 and "did you mean 'resnet18'" in err, err
+    assert not (tmp_path / 'outputs').exists()   # config errors: refused before any run directory is made
+    code, _, err = cli('train', 'classify', 'data=folder')
+    assert code == 2 and 'data_root=' in err, err
+    (tmp_path / 'one' / 'cat').mkdir(parents=True)
+    Image.new('RGB', (8, 8)).save(tmp_path / 'one' / 'cat' / 'a.png')
+    code, _, err = cli('train', 'classify', 'data=folder', f'data_root={tmp_path / "one"}')
+    assert code == 2 and 'needs at least two' in err, err

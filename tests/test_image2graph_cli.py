@@ -46,9 +46,10 @@ def test_run_writes_every_metric_and_reuses_the_cache(workdir):
     assert [(c / 'data.pt').stat().st_mtime_ns for c in sorted((data / 'image_graphs').iterdir())] == stamps   # loaded
 
 
-def test_bad_parameters_exit_2(workdir):
+def test_bad_parameters_exit_2(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv('GRAPHLAB_DATA', str(tmp_path / 'data'))
     for arg, key in [('p_in=1.5', 'p_in=1.5'), ('resolution=16', 'resolution=16'), ('k_max=13', 'k_max=13'),
                      ('n_max=40', 'n_max=40'), ('model=c', "'model'")]:
-        p = run(arg, cwd=workdir, data=workdir / 'data')
-        assert p.returncode == 2 and key in p.stderr, (arg, p.stderr)
-    assert not (workdir / 'data').exists()
+        code, _, err = cli('train', 'image2graph', arg)
+        assert code == 2 and key in err, (arg, err)
+    assert not (tmp_path / 'data').exists() and not (tmp_path / 'outputs').exists()

@@ -217,9 +217,10 @@ def run_study(study: Study, grid: Grid, study_dir: Path, options: StudyOptions |
             ex = make_executor(o.executor, workers, o.scheduler)
             try:
                 ex.check_storage(study_dir)
-                print(f"study {study.name}: {len(todo)} of {len(names)} runs to execute, "
-                      f"{'on ' + (o.scheduler or f'a local Dask cluster of {workers}') if o.executor == 'dask' else f'{workers} at a time'}"
-                      f" -> {study_dir}", flush=True)
+                where = (f"on {o.scheduler or f'a local Dask cluster of {workers}'}" if o.executor == 'dask'
+                         else f'{workers} at a time')
+                print(f"study {study.name}: {len(todo)} of {len(names)} runs to execute, {where} -> {study_dir}",
+                      flush=True)
                 _execute(ex, study, todo, study_dir, kernel, timeout or grid.timeout, grid.key_metric, progress,
                          # every run of the grid: the same modules in every kernel
                          study_modules(study.notebook, split), grid.resume)

@@ -179,6 +179,9 @@ def load_folder(root, fs: float = 1.0, min_frames: int = 2, report: DataReport |
         if a.shape[1] < min_frames:
             report.skip(r['file'], f"{a.shape[1]} frames, fewer than the {min_frames} a window needs"); continue
         if not np.isfinite(a).all(): report.skip(r['file'], "NaN or infinite values"); continue
+        if np.abs(a).max() > 1e18:         # its windows' variances overflow float32: they would standardise to zeros
+            report.skip(r['file'], f"values up to {np.abs(a).max():.3g}: too large to standardise in float32; "
+                                   "rescale the recording (e.g. to z-scores)"); continue
         sig.append(a); labels.append(r['label']); subjects.append(r.get('subject') or r['file'])
     report.loaded = len(sig)
     report.check()

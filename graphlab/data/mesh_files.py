@@ -46,6 +46,7 @@ def read_metadata(path) -> list[dict]:
 # %% ../../nbs/02d1_data_mesh_files.ipynb #790e709c
 def fps_indices(points: np.ndarray, n: int) -> np.ndarray:
     "Indices of `n` points chosen by farthest-point sampling, starting at point 0 (deterministic)."
+    points = np.asarray(points, dtype=np.float64)     # squared distances of coordinates near 1e20 overflow in float32
     idx = np.zeros(n, dtype=np.int64)
     d = np.full(len(points), np.inf)
     for i in range(1, n):

@@ -17,7 +17,7 @@ from sklearn.cluster import SpectralClustering
 from torch import Tensor
 
 from ..metrics import (ari, classification_metrics, detection_metrics, edge_metrics, graph_properties,
-                              match_nodes, modularity_batch, nmi, regression_metrics, silhouette)
+                              match_nodes, mean_defined, modularity_batch, nmi, regression_metrics, silhouette)
 
 # %% ../../nbs/05g_tasks_image2graph_metrics.ipynb #98ffd693
 def pair_mask(mask: Tensor) -> Tensor:
@@ -96,7 +96,7 @@ def _hops(adj: np.ndarray) -> np.ndarray:
     d = shortest_path((adj > 0).astype(float), unweighted=True, directed=False)
     return np.where(np.isinf(d), len(adj), d)
 
-def _mean(v) -> float: return float(np.mean(v)) if len(v) else 0.0
+def _mean(v) -> float: return mean_defined(v, 'test graphs')   # per-graph values where defined; else Undefined
 
 def graph_metrics(graphs: list[dict], baselines: dict) -> dict:
     "Community, edge and graph-property metrics of predicted graphs, next to the `spectral_baselines` labels."

@@ -54,9 +54,8 @@ def mean_defined(values, what: str = 'items') -> float:
     "Mean of the defined (not NaN) `values`; `Undefined` naming why when none is."
     v = [float(x) for x in values if not np.isnan(x)]
     if v: return float(np.mean(v))
-    reasons = sorted({x.reason for x in values if isinstance(x, Undefined)})
-    return Undefined(f"undefined for every one of the {len(values)} {what}" + (f" ({'; '.join(reasons)})" if reasons else '')
-                     if values else f"no {what}")
+    why = sorted({x.reason for x in values if isinstance(x, Undefined)})
+    return Undefined(f"undefined for all {len(values)} {what} ({'; '.join(why) or 'NaN'})" if values else f"no {what}")
 
 # %% ../nbs/04_metrics.ipynb #341c8a72
 def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:

@@ -198,5 +198,5 @@ def config_help(cls, prefix: str = '') -> list[str]:
         if is_dataclass(tp):
             lines += [f"  [{prefix + f.name}] {docs.get(f.name) or ''}".rstrip()] + config_help(tp, prefix + f.name + '.'); continue
         doc = docs.get(f.name) or ''
-        lines.append(f"  {prefix + f.name:<28} {_type_name(tp):<14} {getattr(default, f.name)!r:<12} {doc}")
+        lines.append(f"  {prefix + f.name:<32} {_type_name(tp):<14} {getattr(default, f.name)!r:<12} {doc}")
     return lines

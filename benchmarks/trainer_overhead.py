@@ -117,7 +117,8 @@ def ddp(a) -> str:
     with tempfile.TemporaryDirectory() as d:
         for n in (1, 2):
             r = train('classify', [f'trainer.devices={n}', f'trainer.batch_size={a.batch_size // n}', f'trainer.max_epochs={a.epochs}',
-                                   'trainer.schedule.name=none', 'trainer.optim.weight_decay=0', 'profile=false', f'run_dir={d}/p{n}'])
+                                   'trainer.schedule.name=none', 'trainer.optim.weight_decay=0', 'profile=false',
+                                   f'run_dir={d}/p{n}'])
             h = pd.read_csv(Path(d, f'p{n}', 'history.csv'))
             out[n] = (statistics.median(h.epoch_time_s[1:]), h.train_loss.iloc[-1], h.val_loss.iloc[-1])
             print(f"ddp: {n} process(es) x batch {a.batch_size // n}: median epoch {out[n][0]:.3f} s, "

@@ -10,7 +10,7 @@ __all__ = ['config_keys', 'config_from_dict', 'upgrade_config', 'resumable', 'pa
 import dataclasses, json, types
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 from fastcore.docments import docments
@@ -132,7 +132,8 @@ def upgrade_config(cls, d: dict) -> dict:
         for p in path: sec[p] = dict(sec.get(p) or {}); sec = sec[p]
         sec.setdefault(leaf, v)
     for f in fields(cls):
-        if is_dataclass(hints[f.name]) and isinstance(out.get(f.name), dict): out[f.name] = upgrade_config(hints[f.name], out[f.name])
+        if is_dataclass(hints[f.name]) and isinstance(out.get(f.name), dict):
+            out[f.name] = upgrade_config(hints[f.name], out[f.name])
     return out
 
 # %% ../nbs/00a_config.ipynb #87522d36
@@ -195,8 +196,9 @@ def config_help(cls, prefix: str = '') -> list[str]:
     lines, hints, docs, default = [], get_type_hints(cls), docments(cls), cls()
     for f in fields(cls):
         tp = hints[f.name]
-        if is_dataclass(tp):
-            lines += [f"  [{prefix + f.name}] {docs.get(f.name) or ''}".rstrip()] + config_help(tp, prefix + f.name + '.'); continue
+        if is_dataclass(tp):   # a heading, then the section's keys
+            lines += [f"  [{prefix + f.name}] {docs.get(f.name) or ''}".rstrip(), *config_help(tp, prefix + f.name + '.')]
+            continue
         doc = docs.get(f.name) or ''
         lines.append(f"  {prefix + f.name:<32} {_type_name(tp):<14} {getattr(default, f.name)!r:<12} {doc}")
     return lines

@@ -58,7 +58,8 @@ def test_resume_from_a_file_is_not_kept_for_the_next_resume(workdir):
     assert graphlab('train', *args, 'trainer.max_epochs=2', f'run_dir={run}', cwd=workdir).returncode == 0
     old = workdir / 'epoch2.ckpt'
     old.write_bytes((run / 'checkpoints' / 'last.ckpt').read_bytes())
-    p = graphlab('train', *args, 'trainer.max_epochs=3', f'run_dir={run}', '--resume', f'trainer.checkpoint.resume={old}', cwd=workdir)
+    p = graphlab('train', *args, 'trainer.max_epochs=3', f'run_dir={run}', '--resume', f'trainer.checkpoint.resume={old}',
+                 cwd=workdir)
     assert p.returncode == 0, p.stderr
     assert "resume: ''" in (run / 'config.yaml').read_text()
     p = graphlab('train', *args, 'trainer.max_epochs=4', f'run_dir={run}', '--resume', cwd=workdir)

@@ -75,8 +75,8 @@ def _prepare_run(task_cls, configs, overrides, resume: bool, root) -> tuple:
     if cfg.run_dir:
         run_dir = Path(cfg.run_dir)
         if (run_dir / 'metrics.json').exists() or (run_dir / 'checkpoints' / 'last.ckpt').exists():
-            raise InputError(f"run_dir '{run_dir}' already holds a run; pass --resume (trainer.checkpoint.resume=last) to continue it "
-                             "or choose another run_dir")
+            raise InputError(f"run_dir '{run_dir}' already holds a run; pass --resume (trainer.checkpoint.resume=last) to "
+                             "continue it or choose another run_dir")
         new = not run_dir.exists()
         try: run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e: raise InputError(f"cannot create run_dir '{run_dir}': {e.strerror}") from None

@@ -24,7 +24,7 @@ class RunConfig:
     "Keys every run has, next to the task's own."
     seed: int = 0          # seeds weights, data order, dropout and augmentation
     run_dir: str = resumable('')  # results directory; '' = outputs/runs/<task>/<date-time>
-    profile: bool = resumable(True)  # after testing, add the model's FLOPs, latency, throughput and memory (profile_*) to the metrics
+    profile: bool = resumable(True)  # after testing, add the model's FLOPs, latency, throughput, memory (profile_*) to the metrics
     baselines: bool = resumable(True)  # then train the task's baselines (Task.baselines) like it, in <run_dir>/baselines/<name>/
     trainer: TrainerConfig = field(default_factory=TrainerConfig)  # the trainer section
 
@@ -46,6 +46,7 @@ def task_config(task_cls: type[Task], run_cfg):
 # %% ../../nbs/09a_runs_directory.ipynb #dc324b88
 def read_run_config(run_dir) -> dict:
     "The `config.yaml` of the run in `run_dir`, its keys renamed since it was written moved to their new place."
+    # graphlab wrote the keys of a saved run, not the user: old names are moved here, where a user's own are refused
     return upgrade_config(RunConfig, read_yaml(Path(run_dir) / 'config.yaml'))
 
 # %% ../../nbs/09a_runs_directory.ipynb #aac880b1

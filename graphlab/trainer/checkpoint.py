@@ -140,7 +140,8 @@ def resume_path(trainer) -> Path:
     "The checkpoint `trainer.checkpoint.resume` names ('last' = `<run_dir>/checkpoints/last.ckpt`)."
     r = trainer.config.checkpoint.resume
     if r != 'last': return Path(r)
-    if trainer.run_dir is None: raise InputError("trainer.checkpoint.resume=last needs a run directory; pass run_dir=... or a checkpoint path")
+    if trainer.run_dir is None:
+        raise InputError("trainer.checkpoint.resume=last needs a run directory; pass run_dir=... or a checkpoint path")
     return trainer.run_dir / 'checkpoints' / 'last.ckpt'
 
 def load_weights(model, path, device=None) -> dict:

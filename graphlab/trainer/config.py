@@ -25,7 +25,8 @@ def _check(c, section: str, at_least: dict = {}, positive=()) -> None:
         if getattr(c, k) < lo: raise ConfigError(f"config key 'trainer.{section}{k}': {getattr(c, k)} must be >= {lo}")
     for k in positive:
         v = getattr(c, k)
-        if not (v > 0 and math.isfinite(v)): raise ConfigError(f"config key 'trainer.{section}{k}': {v} must be a finite number > 0")
+        if not (v > 0 and math.isfinite(v)):
+            raise ConfigError(f"config key 'trainer.{section}{k}': {v} must be a finite number > 0")
 
 @dataclass
 class OptimConfig:
@@ -45,9 +46,10 @@ class ScheduleConfig:
     warmup_epochs: float = 0.0      # cosine: linear warm-up from 0 to optim.lr over this many epochs
     min_lr: float = 0.0             # cosine and plateau: lowest learning rate
     step_size: int = 10             # step: epochs between decays
-    decay: float = 0.1              # factor of each decay: every step_size epochs (step), after patience epochs without improvement (plateau), every epoch (exponential)
+    decay: float = 0.1  # each decay's factor: step every step_size epochs, plateau after patience, exponential each epoch
     patience: int = 2               # plateau: epochs without improvement before a decay
-    def __post_init__(self): _check(self, 'schedule.', dict(step_size=1, patience=0, warmup_epochs=0, min_lr=0), positive=('decay',))
+    def __post_init__(self):
+        _check(self, 'schedule.', dict(step_size=1, patience=0, warmup_epochs=0, min_lr=0), positive=('decay',))
 
 @dataclass
 class ClipConfig:
@@ -109,7 +111,7 @@ class TrainerConfig:
     monitor: str = ''               # validation metric for best checkpoints, plateau and early stopping; '' = the task's
     mode: Literal['auto', 'min', 'max'] = 'auto'  # whether monitor should go down or up; auto = the task's, or from the name
     max_bad_steps: int = 5          # consecutive non-finite losses (steps skipped) before training stops with an error
-    loggers: list[str] = resumable(factory=list)  # experiment trackers: tensorboard | mlflow | wandb (CSV and JSON are always written)
+    loggers: list[str] = resumable(factory=list)  # trackers: tensorboard | mlflow | wandb (CSV and JSON are always written)
     log_every_n_steps: int = resumable(50)  # trackers: log the training loss every N optimizer steps
     progress: Literal['auto', 'bar', 'none'] = resumable('auto')  # progress bars; auto = off under CI, tests and studies
     fast_dev_run: int = 0           # N > 0: N batches of train/val/test, one epoch, nothing written

@@ -44,7 +44,8 @@ def _train(args) -> int:
 def _evaluate(args) -> int:
     from graphlab.runs import evaluate_run
     m = evaluate_run(args.path, args.split, args.weights)
-    print(f"{m['checkpoint']} on {args.split}: " + ' '.join(f"{k}={v:.4f}" for k, v in m.items() if isinstance(v, float)), flush=True)
+    print(f"{m['checkpoint']} on {args.split}: " + ' '.join(f"{k}={v:.4f}" for k, v in m.items()
+                                                            if isinstance(v, float)), flush=True)
     return 0
 
 def _explain(args) -> int:
@@ -63,7 +64,8 @@ def _profile(args) -> int:
             if v < 1: raise InputError(f"{flag} {v}: expected a positive integer")
     rows = []
     for r in args.resolution:
-        m = build_model(args.model, args.in_channels, args.num_classes, width_mult=args.width_mult, stem_stride=args.stem_stride)
+        m = build_model(args.model, args.in_channels, args.num_classes, width_mult=args.width_mult,
+                        stem_stride=args.stem_stride)
         p = profile_model(m, (args.in_channels, r, r), batch_size=args.batch_size, train=args.train, device=args.device,
                           precision=args.precision, verbose=False)
         rows.append(dict(resolution=r, params=p.params, mflops=p.flops / 1e6, latency_ms=p.latency_ms,
@@ -108,41 +110,47 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--study-id', help='study directory name (default: date-time); reuse it to resume')
     s.add_argument('--out', default='outputs/studies', help='parent of study directories (default outputs/studies)')
     s.add_argument('--timeout', type=float, help='seconds per run (default: the grid\'s timeout, else none)')
-    s.add_argument('-p', '--param', action='append', default=[], metavar='key=value', help='fix a grid parameter (repeatable)')
+    s.add_argument('-p', '--param', action='append', default=[], metavar='key=value',
+                   help='fix a grid parameter (repeatable)')
     s.add_argument('--only', metavar='RUN_NAME', help='execute one run only (for job arrays); no aggregation')
     s.add_argument('--list', action='store_true', help='print the run names and exit')
     s.add_argument('--aggregate', action='store_true', help='execute nothing; summarise, aggregate and report')
     s.add_argument('--kernel', default='python3', help='Jupyter kernel name (default python3: this Python)')
     s.add_argument('--executor', default='local', choices=['local', 'dask'], help='where runs execute: this machine '
                    '(default) or a Dask cluster')
-    s.add_argument('--scheduler', metavar='ADDR', help='Dask scheduler tcp://HOST:PORT (default: a local cluster of --workers '
+    s.add_argument('--scheduler', metavar='ADDR',
+                   help='Dask scheduler tcp://HOST:PORT (default: a local cluster of --workers '
                    'processes); the study directory must be on storage all workers share')
-    s.add_argument('--studies', metavar='DIR', help='folder of study notebooks, looked up before the project\'s nbs/studies '
+    s.add_argument('--studies', metavar='DIR',
+                   help='folder of study notebooks, looked up before the project\'s nbs/studies '
                    'and those shipped with graphlab')
-    s.add_argument('--list-studies', action='store_true', help='list the studies found and where each comes from, and exit')
+    s.add_argument('--list-studies', action='store_true',
+                   help='list the studies found and where each comes from, and exit')
     e = sub.add_parser('evaluate', help="evaluate a saved run's weights on a split",
-                       description="Rebuild the task from the run's config.yaml, load the weights and evaluate them; prints the "
-                                   "metrics and writes them to RUN_DIR/evaluations/<split>-<weights>.json.")
+                       description="Rebuild the task from the run's config.yaml, load the weights and evaluate them; "
+                                   "prints the metrics and writes them to RUN_DIR/evaluations/<split>-<weights>.json.")
     e.add_argument('path', help='a run directory or one of its checkpoints')
     e.add_argument('--split', default='test', choices=['test', 'val', 'train'])
     e.add_argument('--weights', default='best', choices=['best', 'last', 'swa'])
     x = sub.add_parser('explain', help="explanation maps of a saved image-task run",
-                       description='Explain N test images of a saved image-task run (classify) with one method; writes the maps '
-                                   '(.npz) and a figure of overlays into RUN_DIR/explanations/.')
+                       description='Explain N test images of a saved image-task run (classify) with one method; '
+                                   'writes the maps (.npz) and a figure of overlays into RUN_DIR/explanations/.')
     x.add_argument('path', help='a run directory or one of its checkpoints')
-    x.add_argument('--method', default='gradcam', help='a method of graphlab.explain.EXPLAIN_METHODS (default gradcam); '
+    x.add_argument('--method', default='gradcam',
+                   help='a method of graphlab.explain.EXPLAIN_METHODS (default gradcam); '
                    'an unknown name is refused with the list')
     x.add_argument('--n', type=int, default=8, help='test images to explain (default 8)')
     x.add_argument('--weights', default='best', choices=['best', 'last', 'swa'])
     d = sub.add_parser('data', help='write a dataset to disk in the layout its task reads',
-                       description='Write dataset NAME (e.g. com, mesh) to --out in the on-disk layout that `graphlab train NAME '
-                                   'data_dir=...` reads.')
+                       description='Write dataset NAME (e.g. com, mesh) to --out in the on-disk layout that '
+                                   '`graphlab train NAME data_dir=...` reads.')
     d.add_argument('name', help='dataset name (the task it is for)')
     d.add_argument('--out', required=True, help='folder to write (created; must be empty or absent)')
     d.add_argument('--n', type=int, default=None, help="number of samples (default: the writer's)")
     d.add_argument('--seed', type=int, default=0, help='generator seed (default 0)')
     f = sub.add_parser('profile', help='parameters, FLOPs, latency, throughput and memory of a zoo model',
-                       description='Profile an untrained classifier from the zoo (graphlab.models.cnn) at each resolution.')
+                       description='Profile an untrained classifier from the zoo (graphlab.models.cnn) at each '
+                                   'resolution.')
     f.add_argument('model', help='zoo model name, e.g. resnet18')
     f.add_argument('--resolution', type=int, nargs='+', default=[32], help='image sides in px (default 32)')
     f.add_argument('--batch-size', type=int, default=32)
@@ -183,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteLossError as e:
         print(f"graphlab: training stopped: {e}", file=sys.stderr); return 1
     except KeyboardInterrupt:
-        print("graphlab: interrupted; `graphlab train TASK --resume` continues from the last checkpoint", file=sys.stderr)
+        print("graphlab: interrupted; `graphlab train TASK --resume` continues from the last checkpoint",
+              file=sys.stderr)
         return 130
     except BrokenPipeError:        # output piped into e.g. `head`, which stopped reading: not a failure
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()); return 141

@@ -33,7 +33,8 @@ def pearson(x: Tensor) -> Tensor:
 
 # %% ../nbs/01a_connectivity.ipynb #848c1e70
 def ledoit_wolf(x: Tensor) -> tuple[Tensor, Tensor]:
-    "Ledoit–Wolf shrunk covariance `(B, N, N)` of signals `(B, N, T)` and the shrinkage `(B,)` (scikit-learn's formula)."
+    ("Ledoit–Wolf shrunk covariance `(B, N, N)` of signals `(B, N, T)` and the shrinkage `(B,)` "
+     "(scikit-learn's formula).")
     x = _signals(x, 'ledoit_wolf')
     x = x - x.mean(-1, keepdim=True)
     p, n = x.shape[-2:]
@@ -87,14 +88,16 @@ class TangentSpace:
         return self
 
     def transform(self, x: Tensor) -> Tensor:
-        if self.mean_ is None: raise InputError("TangentSpace.transform before fit: call fit(x) on the reference group first")
+        if self.mean_ is None:
+            raise InputError("TangentSpace.transform before fit: call fit(x) on the reference group first")
         x = _signals(x, 'TangentSpace')
         w = self.whitening_.to(x.device)
         return _sym_fn(w @ ledoit_wolf(x)[0].double() @ w, torch.log).to(x.dtype)
 
     def fit_transform(self, x: Tensor) -> Tensor: return self.fit(x).transform(x)
 
-    def __repr__(self): return f"TangentSpace(max_iter={self.max_iter}, tol={self.tol}, fitted={self.mean_ is not None})"
+    def __repr__(self):
+        return f"TangentSpace(max_iter={self.max_iter}, tol={self.tol}, fitted={self.mean_ is not None})"
 
 # %% ../nbs/01a_connectivity.ipynb #49aa6014
 def sym_to_vec(m: Tensor, discard_diagonal: bool = False) -> Tensor:
@@ -115,7 +118,8 @@ def coherence(x: Tensor, fs: float = 1.0, band: tuple[float, float] = (0.0, math
     freqs = torch.fft.rfftfreq(L, 1 / fs).to(x.device)
     sel = (freqs >= band[0]) & (freqs <= band[1])
     if not sel.any():
-        raise InputError(f"coherence: no frequency bin in band={band} Hz (bins are {freqs[1]:.4g} Hz apart up to {freqs[-1]:.4g}); "
+        raise InputError(f"coherence: no frequency bin in band={band} Hz "
+                         f"(bins are {freqs[1]:.4g} Hz apart up to {freqs[-1]:.4g}); "
                          "widen the band or use a longer nperseg")
     spec = torch.fft.rfft(seg * win, dim=-1)[..., sel]                 # (B, N, S, F)
     cross = torch.einsum('bisf,bjsf->bijf', spec.conj(), spec)        # (B, N, N, F); the mean over S cancels
@@ -139,7 +143,8 @@ def topk_graph(w: Tensor, k: int, threshold: float = 0.0, weighted: bool = False
     "Symmetric k-nearest graph `(B, N, N)` on |w| of connectivity `(B, N, N)`: 0/1, or |w| where `weighted`."
     if w.ndim == 2: w = w[None]
     N = w.shape[-1]
-    if not 1 <= k <= N - 1: raise InputError(f"topk_graph: k={k} but the graphs have {N} regions; use 1 <= k <= {N - 1}")
+    if not 1 <= k <= N - 1:
+        raise InputError(f"topk_graph: k={k} but the graphs have {N} regions; use 1 <= k <= {N - 1}")
     a = w.abs()
     a = a.masked_fill(torch.eye(N, dtype=torch.bool, device=a.device), -1.0)   # a region is not its own neighbour
     vals, idx = a.topk(k, dim=-1)                                               # (B, N, k)
@@ -198,12 +203,14 @@ def degree_preserving_shuffle(adj: Tensor, swaps_per_edge: float = 3.0, seed: in
 
 # %% ../nbs/01a_connectivity.ipynb #21136f94
 def edge_auroc(w: Tensor, true_adj: Tensor) -> float:
-    "Mean over graphs of the AUROC of |w| `(B, N, N)` at telling the edges of `true_adj` `(N, N)` or `(B, N, N)` from non-edges."
+    ("Mean over graphs of the AUROC of |w| `(B, N, N)` at telling the edges of `true_adj` `(N, N)` or `(B, N, N)` from "
+     "non-edges.")
     from sklearn.metrics import roc_auc_score
     w = w[None] if w.ndim == 2 else w
     t = true_adj.expand_as(w) > 0
     i, j = torch.triu_indices(w.shape[-1], w.shape[-1], 1)
-    return float(np.mean([roc_auc_score(t[b, i, j].cpu().numpy(), w[b, i, j].abs().cpu().numpy()) for b in range(len(w))]))
+    return float(np.mean([roc_auc_score(t[b, i, j].cpu().numpy(), w[b, i, j].abs().cpu().numpy())
+                          for b in range(len(w))]))
 
 def _jaccard(a: Tensor, b: Tensor) -> Tensor:
     a, b = a > 0, b > 0

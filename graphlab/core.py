@@ -53,8 +53,8 @@ class Registry:
     def __repr__(self): return f"Registry({self.kind!r}: {', '.join(self.names())})"
 
 # %% ../nbs/00_core.ipynb #257e2ecf
-_MOVED_TO_CONFIG = ('config_keys', 'config_from_dict', 'parse_overrides', 'read_yaml', 'load_config', 'to_dict', 'to_yaml',
-                    'config_help')
+_MOVED_TO_CONFIG = ('config_keys', 'config_from_dict', 'parse_overrides', 'read_yaml', 'load_config', 'to_dict',
+                    'to_yaml', 'config_help')
 
 def __getattr__(name: str):
     "The config system moved to `graphlab.config`: its names are still found here, with a warning."
@@ -85,12 +85,15 @@ def resolve_device(spec: str = 'auto') -> torch.device:
     if spec == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     try: dev = torch.device(spec)
     except RuntimeError: raise InputError(f"device={spec!r}: expected auto, cpu, cuda, cuda:N or mps") from None
-    if dev.type not in ('cpu', 'cuda', 'mps'): raise InputError(f"device={spec!r}: expected auto, cpu, cuda, cuda:N or mps")
+    if dev.type not in ('cpu', 'cuda', 'mps'):
+        raise InputError(f"device={spec!r}: expected auto, cpu, cuda, cuda:N or mps")
     if dev.type == 'mps' and not torch.backends.mps.is_available():
-        raise InputError(f"device={spec!r} but this machine has no Apple GPU (MPS) that PyTorch can use; use device=auto or cpu")
+        raise InputError(f"device={spec!r} but this machine has no Apple GPU (MPS) that PyTorch can use; "
+                         "use device=auto or cpu")
     if dev.type == 'cuda':
         n = torch.cuda.device_count()
-        if n == 0: raise InputError(f"device={spec!r} but CUDA is not available on this machine; use device=auto or cpu")
+        if n == 0:
+            raise InputError(f"device={spec!r} but CUDA is not available on this machine; use device=auto or cpu")
         if dev.index is not None and dev.index >= n:
             raise InputError(f"device={spec!r} but this machine has {n} CUDA device(s); use cuda:0 .. cuda:{n - 1}")
     return dev
@@ -208,7 +211,8 @@ class PhaseTimer:
 # %% ../nbs/00_core.ipynb #1995d703
 @functools.cache
 def source_commit() -> str:
-    "Git commit of the graphlab checkout this process imported, '+dirty' if its modules or notebooks differ; '' if not a checkout."
+    ("Git commit of the graphlab checkout this process imported, '+dirty' if its modules or notebooks differ; "
+     "'' if not a checkout.")
     import graphlab
     root = Path(graphlab.__file__).resolve().parent.parent
     if not (root / '.git').exists(): return ''
@@ -216,7 +220,8 @@ def source_commit() -> str:
     try:
         head = git('rev-parse', '--short=12', 'HEAD')
         if head.returncode: return ''
-        return head.stdout.strip() + ('+dirty' if git('status', '--porcelain', '--', 'graphlab', 'nbs').stdout.strip() else '')
+        return head.stdout.strip() + ('+dirty' if git('status', '--porcelain', '--', 'graphlab', 'nbs').stdout.strip()
+                                      else '')
     except (OSError, subprocess.SubprocessError): return ''
 
 def versions() -> dict:

@@ -86,7 +86,8 @@ class GradCAMPlusPlus(GradCAM):
         return (alpha * F.relu(g)).sum((2, 3))
 
 # %% ../nbs/07_explain.ipynb #edf72748
-EXPLAIN_METHODS = ('gradcam', 'gradcam_pp', 'ig', 'saliency', 'smoothgrad')   # the one list: CLI, runs, explorer, studies
+# the one list: CLI, runs, explorer, studies
+EXPLAIN_METHODS = ('gradcam', 'gradcam_pp', 'ig', 'saliency', 'smoothgrad')
 EXPLAIN_ALIASES = {'gradcampp': 'gradcam_pp'}                                    # other spellings accepted
 
 def explain_method(name: str) -> str:
@@ -108,8 +109,9 @@ def explain(model: nn.Module, x: Tensor, method: str, target=None, *, layer: nn.
     else:
         x = x.detach().clone().requires_grad_(True)                  # Captum's methods differentiate by the input
         if method == 'ig':
-            a, delta = IntegratedGradients(model).attribute(x, baselines=torch.zeros_like(x), target=target, n_steps=n_steps,
-                                                            internal_batch_size=batch_size, return_convergence_delta=True)
+            a, delta = IntegratedGradients(model).attribute(x, baselines=torch.zeros_like(x), target=target,
+                                                            n_steps=n_steps, internal_batch_size=batch_size,
+                                                            return_convergence_delta=True)
         elif method == 'saliency': a = Saliency(model).attribute(x, target=target)
         else:
             a = NoiseTunnel(Saliency(model)).attribute(x, nt_type='smoothgrad', nt_samples=nt_samples, target=target,
@@ -213,7 +215,8 @@ def infidelity_score(model: nn.Module, x: Tensor, maps: Tensor, target=None, noi
         return n, inputs - n
     attr = (maps[:, None] / x.shape[1]).expand_as(x)
     with torch.no_grad():
-        return infidelity(model, perturb, x, attr, target=t, n_perturb_samples=n_perturb_samples, normalize=True).numpy()
+        return infidelity(model, perturb, x, attr, target=t, n_perturb_samples=n_perturb_samples,
+                          normalize=True).numpy()
 
 def sensitivity_score(model: nn.Module, x: Tensor, method: str, target=None, radius: float = 0.02,
                       n_perturb_samples: int = 4, **kw) -> np.ndarray:
@@ -249,5 +252,6 @@ def explain_all(model: nn.Module, x: Tensor, methods=EXPLAIN_METHODS, target=Non
         if captum_metrics:
             sc['infidelity'] = infidelity_score(model, x, maps[m], t)
             sc['sensitivity'] = sensitivity_score(model, x, m, t, **kw)
-        rows += [dict(method=m, image=i, target=int(t[i]), **{k: float(v[i]) for k, v in sc.items()}) for i in range(len(x))]
+        rows += [dict(method=m, image=i, target=int(t[i]), **{k: float(v[i]) for k, v in sc.items()})
+                 for i in range(len(x))]
     return Explanations(maps, t, pd.DataFrame(rows))

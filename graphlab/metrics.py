@@ -37,7 +37,8 @@ def _labels(metric: str, name: str, x) -> np.ndarray:
     a = _np(x).ravel()
     if a.dtype.kind in 'fc':
         _finite(metric, **{name: a})
-        if (a != np.round(a)).any(): raise InputError(f"{metric}: {name} holds fractional values; expected class indices")
+        if (a != np.round(a)).any():
+            raise InputError(f"{metric}: {name} holds fractional values; expected class indices")
     return a.astype(np.int64)
 
 # %% ../nbs/04_metrics.ipynb #341c8a72
@@ -46,7 +47,8 @@ def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
     t, p = _labels('confusion_matrix', 'y_true', y_true), _labels('confusion_matrix', 'y_pred', y_pred)
     if t.shape != p.shape: raise InputError(f"y_true has {t.size} labels but y_pred has {p.size}")
     bad = (t < 0) | (t >= num_classes) | (p < 0) | (p >= num_classes)
-    if bad.any(): raise InputError(f"labels must lie in [0, {num_classes}); found {np.concatenate([t[bad], p[bad]])[:5]}")
+    if bad.any():
+        raise InputError(f"labels must lie in [0, {num_classes}); found {np.concatenate([t[bad], p[bad]])[:5]}")
     return np.bincount(t * num_classes + p, minlength=num_classes ** 2).reshape(num_classes, num_classes)
 
 def _ratio(a, b): return np.divide(a, b, out=np.zeros(len(a)), where=b > 0)
@@ -57,7 +59,8 @@ def classification_metrics(y_true, y_pred, num_classes: int | None = None) -> di
     if not t.size: raise InputError("classification_metrics: no samples; metrics of an empty set are undefined")
     if num_classes is not None and num_classes < 1: raise InputError(f"num_classes={num_classes}: expected >= 1")
     if num_classes is None:  # the labels present, as scikit-learn does without `labels`
-        labels = np.union1d(t, p); t, p, num_classes = np.searchsorted(labels, t), np.searchsorted(labels, p), len(labels)
+        labels = np.union1d(t, p)
+        t, p, num_classes = np.searchsorted(labels, t), np.searchsorted(labels, p), len(labels)
     cm = confusion_matrix(t, p, num_classes)
     tp, n_pred, n_true = np.diag(cm), cm.sum(0), cm.sum(1)
     return dict(accuracy=float(tp.sum() / max(cm.sum(), 1)), precision=float(_ratio(tp, n_pred).mean()),
@@ -107,7 +110,8 @@ def modularity_batch(adj: torch.Tensor, labels: torch.Tensor, resolution: float 
     if adj.ndim == 2: adj, labels = adj[None], labels[None]
     real = labels >= 0
     adj = adj * (real[:, :, None] & real[:, None]).double()
-    c = torch.nn.functional.one_hot(labels.clamp_min(0), int(labels.max()) + 1 if real.any() else 1).double() * real[..., None]
+    c = (torch.nn.functional.one_hot(labels.clamp_min(0), int(labels.max()) + 1 if real.any() else 1).double()
+         * real[..., None])
     k, two_m = adj.sum(-1), adj.sum((1, 2))
     inside = torch.einsum('bic,bij,bjc->b', c, adj, c)
     expected = ((c * k[..., None]).sum(1) ** 2).sum(-1)
@@ -269,7 +273,8 @@ def retrieval_chance(labels, ks=(1, 5), groups=None) -> dict:
     R, M = rel.sum(1), valid.sum(1)
     q = R > 0; R, M = R[q].astype(float), M[q].astype(float)
     out = {f'recall_at_{k}': float(np.mean(1 - comb(M - R, np.minimum(k, M)) / comb(M, np.minimum(k, M)))) for k in ks}
-    ap = [np.mean([(r / m + (i - 1) * r * (r - 1) / max(m * (m - 1), 1)) / i for i in range(1, int(r) + 1)]) for r, m in zip(R, M)]
+    ap = [np.mean([(r / m + (i - 1) * r * (r - 1) / max(m * (m - 1), 1)) / i for i in range(1, int(r) + 1)])
+          for r, m in zip(R, M)]
     out['map_at_r'] = float(np.mean(ap))
     return out
 

@@ -21,7 +21,8 @@ def _batched(x: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor, bool]:
     if x.ndim != 3: raise InputError(f"expected points of shape (N, d) or (B, N, d), got {tuple(x.shape)}")
     if mask is None: mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
     elif single and mask.ndim == 1: mask = mask.unsqueeze(0)
-    if mask.shape != x.shape[:2]: raise InputError(f"mask {tuple(mask.shape)} does not match points {tuple(x.shape[:2])}")
+    if mask.shape != x.shape[:2]:
+        raise InputError(f"mask {tuple(mask.shape)} does not match points {tuple(x.shape[:2])}")
     return x, mask.bool(), single
 
 # %% ../nbs/01_ops.ipynb #365d7176
@@ -105,14 +106,16 @@ def _cluster_qr(emb: Tensor, k: Tensor) -> Tensor:
     sub = emb[rows[:, None], torch.stack(piv, 1)]                # (B, K, K) the pivots' rows
     used = torch.arange(K, device=emb.device)[None] < k[:, None]
     block = used[:, :, None] & used[:, None]
-    sub = torch.where(block, sub, torch.diag_embed((~used).to(sub.dtype)))   # identity beyond k: polar factor stays blockwise
+    # identity beyond k: polar factor stays blockwise
+    sub = torch.where(block, sub, torch.diag_embed((~used).to(sub.dtype)))
     u, _, vh = torch.linalg.svd(sub.transpose(1, 2))
     score = (emb @ (u @ vh)).abs().masked_fill(~used[:, None], -1.0)
     return score.argmax(-1)
 
 def spectral_clustering(affinity: Tensor, n_clusters: Tensor | int | None = None, mask: Tensor | None = None,
                         k_range: tuple[int, int] = (2, 8)) -> Tensor:
-    "Batched spectral clustering (CPQR labels) of symmetric non-negative affinities `(B, N, N)` → labels `(B, N)`, -1 on padding."
+    ("Batched spectral clustering (CPQR labels) of symmetric non-negative affinities `(B, N, N)` → labels `(B, N)`, "
+     "-1 on padding.")
     a = affinity.double()
     B, N, _ = a.shape
     mask = torch.ones(B, N, dtype=torch.bool, device=a.device) if mask is None else mask.bool()

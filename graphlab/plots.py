@@ -19,7 +19,8 @@ def _hwc(image: Tensor) -> np.ndarray:
     "An image as (H, W, 3) or (H, W) numpy in [0, 1] for `imshow`."
     x = image.detach().float().cpu().clamp(0, 1)
     if x.ndim == 3 and x.shape[0] in (1, 3): x = x[0] if x.shape[0] == 1 else x.permute(1, 2, 0)
-    elif x.ndim != 2: raise InputError(f"an image must be (C, H, W) with C in (1, 3) or (H, W), got {tuple(image.shape)}")
+    elif x.ndim != 2:
+        raise InputError(f"an image must be (C, H, W) with C in (1, 3) or (H, W), got {tuple(image.shape)}")
     return x.numpy()
 
 def show_image(image: Tensor, ax=None, title: str | None = None):
@@ -36,7 +37,8 @@ def overlay(image: Tensor, heatmap: Tensor, ax=None, alpha: float = 0.5, cmap: s
     ax = show_image(image, ax, title)
     h = heatmap.detach().float().cpu()
     size = image.shape[-2:]
-    if tuple(h.shape) != tuple(size): h = F.interpolate(h[None, None], size=tuple(size), mode='bilinear', align_corners=False)[0, 0]
+    if tuple(h.shape) != tuple(size):
+        h = F.interpolate(h[None, None], size=tuple(size), mode='bilinear', align_corners=False)[0, 0]
     ax.imshow(h.numpy(), cmap=cmap, alpha=alpha, vmin=0, vmax=1, interpolation='bilinear')
     return ax
 
@@ -55,9 +57,11 @@ def method_resolution_grid(images: dict[int, Tensor], maps: dict[int, dict[str, 
                            size: float = 1.6):
     "One sample: `images[res]` (C, H, W) in the first row, then `maps[res][method]` (H, W) per method."
     res = sorted(images)
-    if set(maps) != set(res): raise InputError(f"images are at {res} px but maps at {sorted(maps)} px; give both for the same resolutions")
+    if set(maps) != set(res):
+        raise InputError(f"images are at {res} px but maps at {sorted(maps)} px; give both for the same resolutions")
     methods = list(maps[res[0]])
-    fig, axes = plt.subplots(len(methods) + 1, len(res), figsize=(size * len(res), size * (len(methods) + 1)), squeeze=False)
+    fig, axes = plt.subplots(len(methods) + 1, len(res), figsize=(size * len(res), size * (len(methods) + 1)),
+                             squeeze=False)
     for j, r in enumerate(res):
         show_image(images[r], axes[0, j], f"{r} px")
         for i, m in enumerate(methods): overlay(images[r], maps[r][m], axes[i + 1, j])

@@ -48,7 +48,8 @@ def _conv_backward_flop(grad_out_shape, x_shape, w_shape, _bias, _stride, _paddi
 
 def count_flops(model: nn.Module, inputs, backward: bool = False) -> int:
     "FLOPs of one call of `model` on `inputs` (forward, or forward + backward)."
-    with FlopCounterMode(display=False, custom_mapping={torch.ops.aten.convolution_backward: _conv_backward_flop}) as fc:
+    with FlopCounterMode(display=False,
+                         custom_mapping={torch.ops.aten.convolution_backward: _conv_backward_flop}) as fc:
         if backward: _scalar(call_model(model, inputs)).backward()
         else:
             with torch.no_grad(): call_model(model, inputs)
@@ -119,17 +120,20 @@ class Profile:
         lines = [f"profile of {self.model} on {self.device} ({self.threads} threads), precision {self.precision}, "
                  f"batch {self.batch_size}",
                  f"  parameters       {g(self.params)} ({g(self.trainable_params)} trainable)",
-                 f"  FLOPs / sample   {g(self.flops)} forward" + (f", {g(self.train_flops)} training step" if self.train_flops else ''),
+                 f"  FLOPs / sample   {g(self.flops)} forward" + (f", {g(self.train_flops)} training step"
+                                                                  if self.train_flops else ''),
                  f"  latency          {self.latency_ms:.3g} ms per batch (IQR {self.latency_p25_ms:.3g}–"
                  f"{self.latency_p75_ms:.3g} ms, {self.repeats} repeats)",
                  f"  throughput       {self.throughput:,.0f} samples/s inference" +
                  (f", {self.train_throughput:,.0f} samples/s training ({self.train_step_ms:.3g} ms per step)"
                   if self.train_throughput else ''),
                  f"  memory           {mem} {self.peak_memory_mb:,.0f} MiB (inference)" +
-                 (f", {self.train_peak_memory_mb:,.0f} MiB (training)" if self.train_peak_memory_mb is not None else '') +
+                 (f", {self.train_peak_memory_mb:,.0f} MiB (training)" if self.train_peak_memory_mb is not None
+                  else '') +
                  f"; activations ≈ {self.activation_mb:.3g} MiB per batch"]
         if self.allocated_mb is not None:
-            lines.append(f"  CUDA memory      {self.allocated_mb:,.0f} MiB allocated, {self.reserved_mb:,.0f} MiB reserved")
+            lines.append(f"  CUDA memory      {self.allocated_mb:,.0f} MiB allocated, "
+                         f"{self.reserved_mb:,.0f} MiB reserved")
         return '\n'.join(lines)
 
 # %% ../nbs/08_profiler.ipynb #75fb7fbd

@@ -80,7 +80,8 @@ def make_loader(dataset: Dataset, batch_size: int, *, train: bool, device: torch
                          f"so no full batch exists; use batch_size <= {len(dataset)}")
     g = torch.Generator().manual_seed(epoch_seed(seed, 0))
     workers = dict(persistent_workers=True, prefetch_factor=prefetch_factor) if num_workers > 0 else {}
-    return DataLoader(dataset, batch_size=batch_size, shuffle=train and sampler is None, sampler=sampler, drop_last=train, num_workers=num_workers,
+    return DataLoader(dataset, batch_size=batch_size, shuffle=train and sampler is None, sampler=sampler,
+                      drop_last=train, num_workers=num_workers,
                       pin_memory=torch.device(device).type == 'cuda', collate_fn=collate_fn, generator=g,
                       worker_init_fn=seed_worker if num_workers > 0 else None, **workers)
 
@@ -105,7 +106,8 @@ def params_key(params: dict) -> str:
 
 def cached(family: str, params: dict, build: Callable, root=None, refresh: bool = False,
            check: Callable | None = None):
-    "`build()`, stored under `<root or data_dir()>/<family>/<params_key(params)>/`, loaded on later calls if `check` accepts it."
+    ("`build()`, stored under `<root or data_dir()>/<family>/<params_key(params)>/`, "
+     "loaded on later calls if `check` accepts it.")
     d = Path(root or data_dir()) / family / params_key(params)
     f = d / 'data.pt'
     if f.is_file() and not refresh:
@@ -113,7 +115,9 @@ def cached(family: str, params: dict, build: Callable, root=None, refresh: bool 
             out = torch.load(f, map_location='cpu', weights_only=True)
             problem = None if check is None or check(out) else 'holds other contents than expected'
         except Exception as e:                     # torch.load fails in many ways on a damaged file
-            problem = f"is unreadable ({str(e).strip().splitlines()[0].split('. ')[0][:160] if str(e).strip() else type(e).__name__})"
+            problem = (
+                "is unreadable ("
+                f"{str(e).strip().splitlines()[0].split('. ')[0][:160] if str(e).strip() else type(e).__name__})")
         if problem is None: return out
         print(f"graphlab: cached data '{f}' {problem}; regenerating it", file=sys.stderr, flush=True)
     out = build()

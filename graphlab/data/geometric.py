@@ -25,7 +25,8 @@ GRAPH_SUFFIXES = ('.npz', '.pt')
 def _shape(v) -> str: return 'x'.join(map(str, v.shape)) or 'scalar'
 
 def validate_graph(g: dict) -> dict[str, Tensor]:
-    "Checked float64 `pos, mass, x, com` and int64 `edge_index` (or None) of a graph dict; `ValueError` names the problem."
+    ("Checked float64 `pos, mass, x, com` and int64 `edge_index` (or None) of a graph dict; "
+     "`ValueError` names the problem.")
     if 'pos' not in g: raise ValueError(f"no 'pos' array (keys: {', '.join(sorted(g)) or 'none'})")
     t = {k: torch.as_tensor(np.asarray(v)) for k, v in g.items() if k in ('pos', 'mass', 'x', 'edge_index', 'com')}
     pos = t['pos'].double()
@@ -44,9 +45,11 @@ def validate_graph(g: dict) -> dict[str, Tensor]:
     if 'edge_index' in t:
         ei = t['edge_index']
         if ei.ndim != 2 or ei.shape[0] != 2: raise ValueError(f"edge_index has shape {_shape(ei)}, expected (2, E)")
-        if ei.is_floating_point() and not (ei == ei.round()).all(): raise ValueError("edge_index holds non-integer values")
+        if ei.is_floating_point() and not (ei == ei.round()).all():
+            raise ValueError("edge_index holds non-integer values")
         ei = ei.long()
-        if ei.numel() and (ei.min() < 0 or ei.max() >= N): raise ValueError(f"edge_index refers to nodes outside 0..{N - 1}")
+        if ei.numel() and (ei.min() < 0 or ei.max() >= N):
+            raise ValueError(f"edge_index refers to nodes outside 0..{N - 1}")
     com = (mass[:, None] * pos).sum(0) / mass.sum()
     if 'com' in t:
         com = t['com'].double()
@@ -86,7 +89,8 @@ def read_graph_folder(folder, graph: str = 'radius', radius: float = 2.0, k: int
     "Validated graphs of every `.npz`/`.pt` file in `folder` (the first `limit` if > 0) and the `DataReport`."
     folder = Path(folder)
     report = DataReport(kind='graphs', source=str(folder))
-    if not folder.is_dir(): raise InputError(f"data_dir '{folder}' is not a folder; pass data_dir=DIR with .npz/.pt graph files "
+    if not folder.is_dir():
+        raise InputError(f"data_dir '{folder}' is not a folder; pass data_dir=DIR with .npz/.pt graph files "
                                              "(or data_dir='' to generate the default set)")
     files = sorted(p for p in folder.iterdir() if p.suffix in GRAPH_SUFFIXES and not p.name.startswith('.'))
     if limit: files = files[:limit]
@@ -95,7 +99,8 @@ def read_graph_folder(folder, graph: str = 'radius', radius: float = 2.0, k: int
         try:
             g = read_graph_file(f)
             if nfeat is None: nfeat = g['x'].shape[1]
-            if g['x'].shape[1] != nfeat: raise ValueError(f"{g['x'].shape[1]} node features, the first good file has {nfeat}")
+            if g['x'].shape[1] != nfeat:
+                raise ValueError(f"{g['x'].shape[1]} node features, the first good file has {nfeat}")
         except ValueError as e:
             report.skip(f.name, str(e)); continue
         if g['edge_index'] is None: g['edge_index'] = build_edges(g['pos'], graph, radius, k)
@@ -159,7 +164,8 @@ def default_graph_folder(n: int = 5000, seed: int = 0, root=None) -> Path:
 # %% ../../nbs/02c_data_geometric.ipynb #7d37a000
 def simulate_charged(n: int, n_particles: int = 5, seed: int = 0, start: int = 3100, horizon: int = 1000,
                      dt: float = 0.001) -> dict[str, Tensor]:
-    "`n` charged-particle systems: `pos, vel (n, P, 3)` after `start` steps, `charge (n, P)`, `target (n, P, 3)` `horizon` steps later."
+    ("`n` charged-particle systems: `pos, vel (n, P, 3)` after `start` steps, `charge (n, P)`, "
+     "`target (n, P, 3)` `horizon` steps later.")
     rng = np.random.default_rng(seed)
     P = n_particles
     q = rng.choice([-1.0, 1.0], size=(P, n))

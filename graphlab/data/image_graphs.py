@@ -46,11 +46,13 @@ class GraphImageSpec:
         def bad(name, why): raise InputError(f"GraphImageSpec: {name}={getattr(self, name)!r} {why}")
         if self.n_min < 1: bad('n_min', "must be >= 1")
         if self.n_max < self.n_min: bad('n_max', f"is below n_min={self.n_min}")
-        if self.n_max > self.max_nodes: bad('n_max', f"is above max_nodes={self.max_nodes}; raise max_nodes or lower n_max")
+        if self.n_max > self.max_nodes:
+            bad('n_max', f"is above max_nodes={self.max_nodes}; raise max_nodes or lower n_max")
         if self.k_min < 1: bad('k_min', "must be >= 1")
         if self.k_max < self.k_min: bad('k_max', f"is below k_min={self.k_min}")
         if self.k_max > self.n_min:
-            bad('k_max', f"communities need at least as many nodes, but graphs may have n_min={self.n_min}; use k_max <= n_min")
+            bad('k_max',
+                f"communities need at least as many nodes, but graphs may have n_min={self.n_min}; use k_max <= n_min")
         for p in ('p_in', 'p_out', 'edge_intensity'):
             if not 0 <= getattr(self, p) <= 1: bad(p, "is outside [0, 1]")
         if self.layout not in ('uniform', 'clustered'): bad('layout', "is not one of uniform, clustered")
@@ -62,7 +64,8 @@ class GraphImageSpec:
         if 2 * self.node_radius * self.resolution < 1.5:  # a blob under 1.5 px across cannot be told from noise
             need = math.ceil(1.5 / (2 * self.node_radius))
             bad('resolution', f"is too small to draw a node: node_radius={self.node_radius} gives a blob "
-                f"{2 * self.node_radius * self.resolution:.2f} px across; use resolution >= {need} or a larger node_radius")
+                f"{2 * self.node_radius * self.resolution:.2f} px across; "
+                f"use resolution >= {need} or a larger node_radius")
 
 # %% ../../nbs/02a_data_image_graphs.ipynb #ee64f287
 def _rng(*key: int) -> np.random.Generator: return np.random.default_rng(np.random.SeedSequence(list(key)))
@@ -187,17 +190,20 @@ def generate(spec: GraphImageSpec, seed: int, stream: int, start: int, stop: int
     "Samples `start..stop-1` of stream `(seed, stream)`: truth tensors and `images[R] (S, 1, R, R)` float16."
     M, S = spec.max_nodes, stop - start
     coords, adj = torch.zeros(S, M, 2), torch.zeros(S, M, M, dtype=torch.bool)
-    labels, n_nodes, n_comm = torch.full((S, M), -1, dtype=torch.long), torch.zeros(S, dtype=torch.long), torch.zeros(S, dtype=torch.long)
+    labels, n_nodes, n_comm = (torch.full((S, M), -1, dtype=torch.long), torch.zeros(S, dtype=torch.long),
+                               torch.zeros(S, dtype=torch.long))
     for s, i in enumerate(range(start, stop)):
         g = sample_graph(spec, _rng(seed, stream, i))
         n = len(g['labels'])
-        coords[s, :n], adj[s, :n, :n], labels[s, :n] = torch.from_numpy(g['coords']), torch.from_numpy(g['adj']), torch.from_numpy(g['labels'])
+        coords[s, :n], adj[s, :n, :n], labels[s, :n] = (torch.from_numpy(g['coords']), torch.from_numpy(g['adj']),
+                                                        torch.from_numpy(g['labels']))
         n_nodes[s], n_comm[s] = n, g['n_communities']
     images = {}
     for R in resolutions or (spec.resolution,):
         img = render(coords, adj, n_nodes, spec, R)
         if spec.noise > 0:
-            noise = np.stack([_rng(seed, stream, i, R).standard_normal((1, R, R), dtype=np.float32) for i in range(start, stop)])
+            noise = np.stack([_rng(seed, stream, i, R).standard_normal((1, R, R), dtype=np.float32)
+                              for i in range(start, stop)])
             img = img + spec.noise * torch.from_numpy(noise)
         images[R] = img.half()
     return dict(coords=coords, adj=adj, labels=labels, n_nodes=n_nodes, n_communities=n_comm, images=images)
@@ -230,13 +236,15 @@ def image_graphs(spec: GraphImageSpec | None = None, n: int = 1000, seed: int = 
         if workers > 1 and n >= parallel_from:
             step = math.ceil(n / (4 * workers))
             jobs = [(dataclasses.asdict(spec), seed, stream, s, min(s + step, n), res) for s in range(0, n, step)]
-            with ProcessPoolExecutor(workers, mp_context=get_context('spawn')) as ex: parts = list(ex.map(_generate_chunk, jobs))
+            with ProcessPoolExecutor(workers, mp_context=get_context('spawn')) as ex:
+                parts = list(ex.map(_generate_chunk, jobs))
         else: parts = [generate(spec, seed, stream, 0, n, res)]
         out = {k: torch.cat([p[k] for p in parts]) for k in parts[0] if k != 'images'}
         out['images'] = {str(R): torch.cat([p['images'][R] for p in parts]) for R in res}
         return out
 
-    key = dict(spec=dataclasses.asdict(spec), n=n, seed=seed, stream=stream, resolutions=list(res), version=GENERATOR_VERSION)
+    key = dict(spec=dataclasses.asdict(spec), n=n, seed=seed, stream=stream, resolutions=list(res),
+               version=GENERATOR_VERSION)
     d = cached('image_graphs', key, build, root=root, check=lambda d: _complete(d, n, res)) if cache else build()
     sets = {R: GraphImages({**{k: v for k, v in d.items() if k != 'images'}, 'image': d['images'][str(R)]},
                            dataclasses.replace(spec, resolution=R)) for R in res}
@@ -251,7 +259,8 @@ def _segment_distance(p: Tensor, a: Tensor, b: Tensor) -> Tensor:
 
 def hidden_pairs(coords: Tensor, adj: Tensor, n_nodes: Tensor, spec: GraphImageSpec, tol: float = 0.5,
                  n_samples: int = 32) -> Tensor:
-    "Pairs `(S, M, M)` of padded graphs whose whole segment lies under other edges' lines or node blobs, as drawn by `spec`."
+    ("Pairs `(S, M, M)` of padded graphs whose whole segment lies under other edges' lines or node blobs, "
+     "as drawn by `spec`.")
     R = spec.resolution
     out = torch.zeros(adj.shape, dtype=torch.bool)
     t = torch.linspace(0, 1, n_samples)[:, None]

@@ -114,7 +114,8 @@ def render_fine_detail(scenes: dict, resolution: int) -> Tensor:
     u = ((x0[:, None] + t) / R - cx[:, None]) / h[:, None]              # (M, P·S) box coordinates
     v = ((y0[:, None] + t) / R - cy[:, None]) / h[:, None]
     cover = torch.empty(len(cx), P, P)
-    step = max(1, 2 ** 22 // (P * S) ** 2)                             # marks per chunk: bounded memory at any resolution
+    # marks per chunk: bounded memory at any resolution
+    step = max(1, 2 ** 22 // (P * S) ** 2)
     for lo in range(0, len(cx), step):
         sl = slice(lo, lo + step)
         sub = torch.zeros(len(cx[sl]), P * S, P * S)
@@ -165,11 +166,14 @@ class ImageFolder(Dataset):
         root = Path(root)
         if channels not in (1, 3): raise InputError(f"image folder: channels={channels}; use 1 (greyscale) or 3 (RGB)")
         if resolution < 1: raise InputError(f"image folder: resolution={resolution}; use a positive number of pixels")
-        if not root.is_dir(): raise InputError(f"image folder '{root}' does not exist; pass data_root=<folder with one sub-folder per class>")
+        if not root.is_dir():
+            raise InputError(f"image folder '{root}' does not exist; pass data_root=<folder with one sub-folder per "
+                             "class>")
         self.root, self.resolution, self.mode = root, resolution, 'L' if channels == 1 else 'RGB'
         self.classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith('.'))
         if len(self.classes) < 2:
-            raise InputError(f"image folder '{root}' has {len(self.classes)} class folder(s) ({', '.join(self.classes) or 'none'}); "
+            raise InputError(f"image folder '{root}' has {len(self.classes)} class folder(s) "
+                             f"({', '.join(self.classes) or 'none'}); "
                              "classification needs at least two: put each class's images in root/<class_name>/")
         self.files, self.labels, self.skipped = [], [], []
         for label, c in enumerate(self.classes):
@@ -192,7 +196,8 @@ class ImageFolder(Dataset):
     def __getitem__(self, i: int):
         return _load_image(self.files[i], self.resolution, self.mode), self.labels[i]
 
-    def __repr__(self): return f"ImageFolder('{self.root}', {len(self)} images, {len(self.classes)} classes, {self.resolution} px)"
+    def __repr__(self):
+        return f"ImageFolder('{self.root}', {len(self)} images, {len(self.classes)} classes, {self.resolution} px)"
 
 @IMAGE_DATASETS.register('folder')
 def image_folder(data_root: str = '', resolution: int = 64, channels: int = 3, split_seed: int = 0,
@@ -201,7 +206,8 @@ def image_folder(data_root: str = '', resolution: int = 64, channels: int = 3, s
     if not data_root: raise InputError("data=folder needs data_root=<folder with one sub-folder per class>")
     ds = ImageFolder(data_root, resolution, channels)
     fr = {'train': 1 - val_fraction - test_fraction, 'val': val_fraction, 'test': test_fraction}
-    idx = split_indices(len(ds), fr, seed=split_seed, labels=[ds.classes[i] for i in ds.labels])  # errors name the class
+    # errors name the class
+    idx = split_indices(len(ds), fr, seed=split_seed, labels=[ds.classes[i] for i in ds.labels])
     sample = torch.stack([ds[int(i)][0] for i in idx['train'][:256]])
     return ImageData({k: Subset(ds, v.tolist()) for k, v in idx.items()}, len(ds.classes), channels, resolution,
                      ds.classes, sample.mean((0, 2, 3)).tolist(), sample.std((0, 2, 3)).clamp_min(1e-6).tolist())
@@ -248,12 +254,14 @@ class ImageAugment:
         h, w = min(H, max(1, round(H * math.sqrt(a / r)))), min(W, max(1, round(W * math.sqrt(a * r))))
         i, j = torch.randint(0, H - h + 1, (1,)).item(), torch.randint(0, W - w + 1, (1,)).item()
         if (h, w) == (H, W): return x
-        return F.interpolate(x[None, :, i:i + h, j:j + w], size=(H, W), mode='bilinear', align_corners=False, antialias=True)[0]
+        return F.interpolate(x[None, :, i:i + h, j:j + w], size=(H, W), mode='bilinear', align_corners=False,
+                             antialias=True)[0]
 
     def colour(self, x: Tensor) -> Tensor:
         f = lambda: 1 + torch.empty(1).uniform_(-self.jitter, self.jitter).item()
         x = x * f()                                                         # brightness
-        grey = x.mean(0, keepdim=True) if x.shape[0] == 1 else (x * torch.tensor([.299, .587, .114])[:, None, None]).sum(0, keepdim=True)
+        grey = (x.mean(0, keepdim=True) if x.shape[0] == 1
+                else (x * torch.tensor([.299, .587, .114])[:, None, None]).sum(0, keepdim=True))
         x = (x - grey.mean()) * f() + grey.mean()                           # contrast
         if x.shape[0] == 3: x = (x - grey) * f() + grey                     # saturation
         return x.clamp(0, 1)

@@ -105,7 +105,8 @@ import warnings
 def random_axis_rotation(axis: str = 'z', max_degrees: float = 180.0, generator=None) -> Tensor:
     "A `(3, 3)` rotation by an angle uniform in ±`max_degrees` about z (`axis='z'`) or a random axis (`'any'`)."
     a = (torch.rand((), generator=generator) * 2 - 1) * np.deg2rad(max_degrees)
-    u = torch.tensor([0., 0., 1.]) if axis == 'z' else torch.nn.functional.normalize(torch.randn(3, generator=generator), dim=0)
+    u = (torch.tensor([0., 0., 1.]) if axis == 'z'
+         else torch.nn.functional.normalize(torch.randn(3, generator=generator), dim=0))
     K = torch.tensor([[0, -u[2], u[1]], [u[2], 0, -u[0]], [-u[1], u[0], 0]])
     return torch.eye(3) + torch.sin(a) * K + (1 - torch.cos(a)) * K @ K     # Rodrigues' formula
 
@@ -119,7 +120,8 @@ def random_rotation(axis: str = 'z', max_degrees: float = 180.0, generator=None)
 # %% ../../nbs/02d_data_meshes.ipynb #6df6cdd8
 @dataclass
 class MeshAugment:
-    "Random stretch, rotation, isotropic scaling, Gaussian point noise and a mirror flip of an `(n, 6)` mesh; normals follow."
+    ("Random stretch, rotation, isotropic scaling, Gaussian point noise and a mirror flip of an `(n, 6)` mesh; "
+     "normals follow.")
     rotation_range: float = 180.0   # rotation angle uniform in ±degrees
     rotation_axis: str = 'z'        # z | any
     scale_range: float = 0.1        # scale factor uniform in [1 - r, 1 + r]

@@ -48,7 +48,8 @@ class Classifier(nn.Module):
     def __init__(self, features: nn.Module, c_out: int, num_classes: int, dropout: float = 0.0, **hparams):
         super().__init__()
         self.features, self.hparams = features, dict(hparams, num_classes=num_classes, dropout=dropout)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(c_out, num_classes))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
+                                  nn.Linear(c_out, num_classes))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
@@ -95,7 +96,8 @@ class BasicBlock(nn.Module):
         super().__init__()
         self.c_in, self.c_out, self.stride = c_in, c_out, stride
         self.body = nn.Sequential(conv_bn_act(c_in, c_out, stride=stride), conv_bn_act(c_out, c_out, act=None))
-        self.shortcut = nn.Identity() if stride == 1 and c_in == c_out else conv_bn_act(c_in, c_out, 1, stride, act=None)
+        self.shortcut = nn.Identity() if stride == 1 and c_in == c_out else conv_bn_act(c_in, c_out, 1, stride,
+                                                                                        act=None)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.relu(self.body(x) + self.shortcut(x))
@@ -145,7 +147,8 @@ class InvertedResidual(nn.Module):
         return x + self.body(x) if self.residual else self.body(x)
 
     def extra_repr(self) -> str:
-        return f"{self.c_in}, {self.c_out}, stride={self.stride}, expand={self.expand}, kernel={self.kernel}, se={self.se}"
+        return (f"{self.c_in}, {self.c_out}, stride={self.stride}, expand={self.expand}, "
+                f"kernel={self.kernel}, se={self.se}")
 
 # (expand t, kernel k, channels c, blocks n, stride s) per stage
 MBV2_STAGES = [(1, 3, 16, 1, 1), (6, 3, 24, 2, 1), (6, 3, 32, 3, 2), (6, 3, 64, 4, 2), (6, 3, 96, 3, 1),
@@ -216,7 +219,8 @@ def convnext(in_channels: int, num_classes: int, config: str = 'convnext_atto', 
     "ConvNeXt: a stem, four stages of ConvNeXt blocks joined by down-sampling layers, a final LayerNorm."
     dims = [channels(d, width_mult) for d in CONVNEXT_SIZES[config]]
     k = max(3, stem_stride)
-    layers = [nn.Conv2d(in_channels, dims[0], k, stem_stride, (k - 1) // 2 if k > stem_stride else 0), LayerNorm2d(dims[0])]
+    layers = [nn.Conv2d(in_channels, dims[0], k, stem_stride, (k - 1) // 2 if k > stem_stride else 0),
+              LayerNorm2d(dims[0])]
     for i, (d, n) in enumerate(zip(dims, depths)):
         if i: layers.append(Downsample(dims[i - 1], d))
         layers += [ConvNeXtBlock(d) for _ in range(n)]

@@ -16,7 +16,8 @@ from ..ops import knn_graph
 
 # %% ../../nbs/03d_models_dgcnn.ipynb #3536f2e9
 def gather_max(y: Tensor, idx: Tensor, max_block: int = 2**24) -> Tensor:
-    "`out[b, i] = max_j y[b, idx[b, i, j]]` for `y (B, N, C)`, `idx (B, N, k)`, in node chunks of <= `max_block` gathered values."
+    ("`out[b, i] = max_j y[b, idx[b, i, j]]` for `y (B, N, C)`, `idx (B, N, k)`, "
+     "in node chunks of <= `max_block` gathered values.")
     B, N, C = y.shape
     k = idx.shape[-1]
     rows = max(1, min(N, max_block // max(1, B * k * C)))
@@ -25,17 +26,20 @@ def gather_max(y: Tensor, idx: Tensor, max_block: int = 2**24) -> Tensor:
         arg = torch.cat([flat[(idx[:, s:s + rows] + offs).reshape(-1)].view(B, -1, k, C).max(2).indices  # (B, rows, C)
                          for s in range(0, N, rows)], 1)
         j = idx.gather(2, arg)                              # (B, N, C): the winning node
-    return y.gather(1, j)                                   # differentiable; backward scatters B·N·C values, not B·N·k·C
+    # differentiable; backward scatters B·N·C values, not B·N·k·C
+    return y.gather(1, j)
 
 
 
 # %% ../../nbs/03d_models_dgcnn.ipynb #d17017ee
 class EdgeConv(nn.Module):
-    "Dynamic EdgeConv: a kNN graph of the current features, then `max_j LeakyReLU(norm(Θ[h_i, h_j - h_i]))` (see above)."
+    ("Dynamic EdgeConv: a kNN graph of the current features, then `max_j LeakyReLU(norm(Θ[h_i, h_j - h_i]))` "
+     "(see above).")
     def __init__(self, in_channels: int, out_channels: int, k: int = 20, norm: bool = True, slope: float = 0.2,
                  max_block: int = 2**24):
         super().__init__()
-        self.in_channels, self.out_channels, self.k, self.slope, self.max_block = in_channels, out_channels, k, slope, max_block
+        (self.in_channels, self.out_channels,
+         self.k, self.slope, self.max_block) = in_channels, out_channels, k, slope, max_block
         self.lin = nn.Linear(2 * in_channels, out_channels, bias=not norm)
         self.norm = nn.BatchNorm1d(out_channels) if norm else None
         self.reset_parameters()
@@ -53,19 +57,21 @@ class EdgeConv(nn.Module):
         if self.norm is not None: h = self.norm(h.transpose(1, 2)).transpose(1, 2)
         return F.leaky_relu(h, self.slope)
 
-    def extra_repr(self) -> str: return f"{self.in_channels}, {self.out_channels}, k={self.k}, norm={self.norm is not None}"
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, k={self.k}, norm={self.norm is not None}"
 
 
 # %% ../../nbs/03d_models_dgcnn.ipynb #156869b9
 class DGCNN(nn.Module):
     "Dynamic graph CNN: EdgeConv layers → concatenation → point MLP → global max+mean pool → embedding and class heads."
-    def __init__(self, num_classes: int, in_channels: int = 6, channels=(64, 64, 128), k: int = 20, global_dim: int = 256,
-                 embedding_dim: int = 128, dropout: float = 0.3, max_block: int = 2**24):
+    def __init__(self, num_classes: int, in_channels: int = 6, channels=(64, 64, 128), k: int = 20,
+                 global_dim: int = 256, embedding_dim: int = 128, dropout: float = 0.3, max_block: int = 2**24):
         super().__init__()
         self.num_classes, self.channels, self.k, self.embedding_dim = num_classes, tuple(channels), k, embedding_dim
         dims = (in_channels, *self.channels)
         self.convs = nn.ModuleList(EdgeConv(a, b, k, max_block=max_block) for a, b in zip(dims[:-1], dims[1:]))
-        self.point = nn.Sequential(nn.Linear(sum(self.channels), global_dim, bias=False), nn.LayerNorm(global_dim), nn.LeakyReLU(0.2))
+        self.point = nn.Sequential(nn.Linear(sum(self.channels), global_dim, bias=False), nn.LayerNorm(global_dim),
+                                   nn.LeakyReLU(0.2))
         self.trunk = nn.Sequential(nn.Linear(2 * global_dim, global_dim), nn.LeakyReLU(0.2), nn.Dropout(dropout))
         self.embed = nn.Linear(global_dim, embedding_dim)
         self.classify = nn.Linear(global_dim, num_classes)
@@ -78,14 +84,17 @@ class DGCNN(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         "`x (B, N, 6)` [coordinates, normals] → logits `(B, num_classes)` and unit embeddings `(B, embedding_dim)`."
         if x.ndim != 3: raise InputError(f"DGCNN expects meshes of shape (B, N, C), got {tuple(x.shape)}")
-        if x.shape[1] <= self.k: raise InputError(f"DGCNN: k={self.k} but the meshes have {x.shape[1]} vertices; use k < {x.shape[1]}")
+        if x.shape[1] <= self.k:
+            raise InputError(f"DGCNN: k={self.k} but the meshes have {x.shape[1]} vertices; use k < {x.shape[1]}")
         hs, h = [], x
         for i, conv in enumerate(self.convs):
-            h = conv(h, pos=x[..., :3] if i == 0 else None)     # the first graph is spatial, later ones are in feature space
+            # the first graph is spatial, later ones are in feature space
+            h = conv(h, pos=x[..., :3] if i == 0 else None)
             hs.append(h)
         h = self.point(torch.cat(hs, -1))                           # (B, N, global_dim)
         g = self.trunk(torch.cat([h.amax(1), h.mean(1)], -1))        # (B, global_dim)
         return self.classify(g), F.normalize(self.embed(g), dim=-1)
 
-    def extra_repr(self) -> str: return f"channels={self.channels}, k={self.k}, embedding_dim={self.embedding_dim}, classes={self.num_classes}"
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, k={self.k}, embedding_dim={self.embedding_dim}, classes={self.num_classes}"
 

@@ -23,7 +23,8 @@ def mlp(dims: list[int], act_last: bool = False) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 class EGNNLayer(nn.Module):
-    "One E(n)-equivariant layer (Satorras et al. 2021, eqs 3-7) on edge lists (`forward`) or dense batches (`forward_dense`)."
+    ("One E(n)-equivariant layer (Satorras et al. 2021, eqs 3-7) on edge lists (`forward`) or dense batches "
+     "(`forward_dense`).")
     def __init__(self, hidden_dim: int, edge_dim: int = 0, velocity: bool = False):
         super().__init__()
         self.hidden_dim, self.edge_dim, self.velocity = hidden_dim, edge_dim, velocity
@@ -69,7 +70,8 @@ class EGNNLayer(nn.Module):
         if v is None: return h_new, x + shift, None
         return h_new, x + self.phi_v(h) * v + shift, v
 
-    def extra_repr(self) -> str: return f"hidden_dim={self.hidden_dim}, edge_dim={self.edge_dim}, velocity={self.velocity}"
+    def extra_repr(self) -> str:
+        return f"hidden_dim={self.hidden_dim}, edge_dim={self.edge_dim}, velocity={self.velocity}"
 
 # %% ../../nbs/03c_models_egnn.ipynb #457ffbb5
 EGNN_IMPLS = ('edges', 'dense')
@@ -80,7 +82,8 @@ class EGNN(nn.Module):
                  velocity: bool = False, impl: str = 'edges'):
         super().__init__()
         if impl not in EGNN_IMPLS: raise InputError(f"impl={impl!r}: expected one of {', '.join(EGNN_IMPLS)}")
-        if num_layers < 1 or hidden_dim < 1: raise InputError(f"num_layers={num_layers}, hidden_dim={hidden_dim}: both must be >= 1")
+        if num_layers < 1 or hidden_dim < 1:
+            raise InputError(f"num_layers={num_layers}, hidden_dim={hidden_dim}: both must be >= 1")
         self.in_dim, self.hidden_dim, self.num_layers, self.impl = in_dim, hidden_dim, num_layers, impl
         self.embed = nn.Linear(in_dim, hidden_dim)
         self.layers = nn.ModuleList(EGNNLayer(hidden_dim, edge_dim, velocity) for _ in range(num_layers))
@@ -102,7 +105,8 @@ class EGNN(nn.Module):
         v = to_dense_batch(v, batch)[0] if v is not None else None
         N = h.shape[1]
         adj = to_dense_adj(edge_index, batch, max_num_nodes=N).transpose(1, 2)   # adj[b, i, j]: edge j -> i
-        ea = to_dense_adj(edge_index, batch, edge_attr, max_num_nodes=N).transpose(1, 2) if edge_attr is not None else None
+        ea = (to_dense_adj(edge_index, batch, edge_attr, max_num_nodes=N).transpose(1, 2) if edge_attr is not None
+              else None)
         for layer in self.layers: h, x, v = layer.forward_dense(h, x, adj, ea, v)
         return h[mask], x[mask]
 
@@ -159,4 +163,5 @@ class GCNCoM(nn.Module):
         for conv in self.convs: z = torch.relu(conv(z, edge_index))
         return self.out(global_mean_pool(z, batch, size=num_graphs))
 
-    def extra_repr(self) -> str: return f"in_dim={self.in_dim}, hidden_dim={self.hidden_dim}, num_layers={self.num_layers}"
+    def extra_repr(self) -> str:
+        return f"in_dim={self.in_dim}, hidden_dim={self.hidden_dim}, num_layers={self.num_layers}"

@@ -55,10 +55,11 @@ def to_matrix(values: Tensor, pairs: tuple[Tensor, Tensor, Tensor], shape: tuple
 # %% ../../nbs/03a_models_image2graph.ipynb #19afbb99
 class SegmentReader(nn.Module):
     "Pooled features sampled along, beside and beyond the segments between pairs of nodes."
-    def __init__(self, channels: int, n_points: int = 32, hidden: int = 16, offsets: tuple[float, ...] = (-1.0, 0.0, 1.0),
-                 pixels: int = 64, beyond: tuple[float, ...] = ()):
+    def __init__(self, channels: int, n_points: int = 32, hidden: int = 16,
+                 offsets: tuple[float, ...] = (-1.0, 0.0, 1.0), pixels: int = 64, beyond: tuple[float, ...] = ()):
         super().__init__()
-        self.channels, self.n_points, self.hidden, self.pixels = channels, n_points, hidden, pixels  # offsets in px of a `pixels`-wide image
+        # offsets in px of a `pixels`-wide image
+        self.channels, self.n_points, self.hidden, self.pixels = channels, n_points, hidden, pixels
         self.register_buffer('offsets', torch.tensor(offsets, dtype=torch.float32), persistent=False)
         self.register_buffer('beyond', torch.tensor(beyond, dtype=torch.float32), persistent=False)  # px past each end
         self.point = nn.Linear(channels * len(offsets), hidden)
@@ -68,7 +69,8 @@ class SegmentReader(nn.Module):
     def reset_parameters(self): self.point.reset_parameters()
 
     def samples(self, fmap: Tensor, pos: Tensor, pairs: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-        "Samples `(C, O, P, S + 2K)` (O offsets; S points along each of the P segments, then K past each end) and lengths `(P, 1)`."
+        ("Samples `(C, O, P, S + 2K)` (O offsets; S points along each of the P segments, then K past each end) and "
+         "lengths `(P, 1)`.")
         b, i, j = pairs
         a = pos[b, i]                                                           # (P, 2)
         d = pos[b, j] - a
@@ -147,7 +149,8 @@ class ModelB(nn.Module):
         z = self.embed(h)                                                      # (B, N, D)
         zn, D = F.normalize(z, dim=-1), z.shape[-1]
         alpha = torch.sigmoid(self.mix)
-        sim = alpha * zn @ zn.transpose(1, 2) - (1 - alpha) * torch.cdist(z.float(), z.float()).to(z.dtype) / math.sqrt(D)
+        sim = (alpha * zn @ zn.transpose(1, 2)
+               - (1 - alpha) * torch.cdist(z.float(), z.float()).to(z.dtype) / math.sqrt(D))
         z2 = z + self.attn(z, z, z, key_padding_mask=~mask, need_weights=False)[0]
         q, k = self.q(z2), self.k(z2)
         corr = (q @ k.transpose(1, 2) + k @ q.transpose(1, 2)) / (2 * math.sqrt(D))
@@ -181,7 +184,8 @@ class ModelA(nn.Module):
                  k: int = 8, gcn_layers: int = 3, hidden: int = 96, max_nodes: int = 24, threshold: float = 0.5,
                  pixels: int = 64, beyond: tuple[float, ...] = (3.0, 4.5, 6.0), knn=knn_graph):
         super().__init__()
-        self.width, self.dim, self.pyramid, self.k, self.max_nodes, self.threshold = width, dim, pyramid, k, max_nodes, threshold
+        (self.width, self.dim, self.pyramid,
+         self.k, self.max_nodes, self.threshold) = width, dim, pyramid, k, max_nodes, threshold
         self.knn = knn              # builds the GCN's kNN graph: (pos, k, mask) -> (indices, valid), e.g. ops.knn_graph
         w, p = width, pyramid
         self.stem = nn.Sequential(conv_bn_act(1, w // 2), conv_bn_act(w // 2, w // 2))

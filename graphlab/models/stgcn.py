@@ -72,7 +72,8 @@ class TemporalAttention(nn.Module):
         if mode not in ('sdpa', 'manual'): raise InputError(f"attention='{mode}': expected sdpa or manual")
         if channels % heads: raise InputError(f"heads={heads} must divide the hidden size {channels}")
         self.channels, self.heads, self.mode, self.dropout = channels, heads, mode, dropout
-        self.q, self.kv, self.out = nn.Linear(channels, channels), nn.Linear(channels, 2 * channels), nn.Linear(channels, channels)
+        self.q, self.kv, self.out = (nn.Linear(channels, channels), nn.Linear(channels, 2 * channels),
+                                     nn.Linear(channels, channels))
         self.norm = nn.LayerNorm(channels)
         self.reset_parameters()
 
@@ -112,7 +113,8 @@ class STBlock(nn.Module):
         self.tcn = TemporalConv(out_channels, out_channels, kernel, temporal, spectral_norm)
         self.res = nn.Identity() if in_channels == out_channels else nn.Conv2d(in_channels, out_channels, 1)
         self.drop = nn.Dropout(dropout)
-        self.att = TemporalAttention(out_channels, heads, attention) if heads else None   # no dropout on the weights: it costs a (B·N, h, T, T) mask
+        # no dropout on the weights: it costs a (B·N, h, T, T) mask
+        self.att = TemporalAttention(out_channels, heads, attention) if heads else None
 
     def forward(self, x: Tensor, a_hat: Tensor) -> Tensor:
         h = self.bn2(self.tcn(F.relu(self.bn1(self.gcn(x, a_hat)))))
@@ -137,16 +139,20 @@ class GraphPool(nn.Module):
 
 # %% ../../nbs/03e_models_stgcn.ipynb #441aebda
 class STGCN(nn.Module):
-    "Spatio-temporal GCN: `forward(x (B, N, T), adj (B, N, N) | (N, N), eeg (B, N, T·f) | None)` → `(B, N, H)` or `(B, classes)`."
+    ("Spatio-temporal GCN: `forward(x (B, N, T), adj (B, N, N) | (N, N), eeg (B, N, T·f) | None)` → `(B, N, H)` or "
+     "`(B, classes)`.")
     def __init__(self, window: int, horizon: int = 1, num_classes: int = 0, objective: str = 'forecast',
                  hidden: int = 32, blocks: int = 2, kernel: int = 5, heads: int = 4, dropout: float = 0.1,
                  attention: str = 'sdpa', temporal: str = 'vectorized', spectral_norm: bool = False,
                  checkpoint: bool = False, pool_clusters: int = 0, fusion: bool = False, eeg_factor: int = 0,
                  global_signal: bool = False, readout: str = 'mean', n_regions: int = 0):
         super().__init__()
-        if objective not in ('forecast', 'classify'): raise InputError(f"objective='{objective}': expected forecast or classify")
-        if objective == 'classify' and num_classes < 2: raise InputError(f"classify needs num_classes >= 2, got {num_classes}")
-        if fusion and eeg_factor < 1: raise InputError("fusion=True needs an EEG stream (eeg_factor >= 1); use simulated data or fusion=false")
+        if objective not in ('forecast', 'classify'):
+            raise InputError(f"objective='{objective}': expected forecast or classify")
+        if objective == 'classify' and num_classes < 2:
+            raise InputError(f"classify needs num_classes >= 2, got {num_classes}")
+        if fusion and eeg_factor < 1:
+            raise InputError("fusion=True needs an EEG stream (eeg_factor >= 1); use simulated data or fusion=false")
         if blocks < 1: raise InputError(f"blocks={blocks}: expected >= 1")
         if readout not in ('mean', 'concat'): raise InputError(f"readout='{readout}': expected mean or concat")
         if readout == 'concat' and (n_regions < 1 or pool_clusters):
@@ -156,7 +162,8 @@ class STGCN(nn.Module):
         self.hidden, self.checkpoint, self.eeg_factor = hidden, checkpoint, eeg_factor
         self.global_signal = global_signal
         self.readout, self.n_regions = readout, n_regions
-        kw = dict(kernel=kernel, heads=heads, dropout=dropout, attention=attention, temporal=temporal, spectral_norm=spectral_norm)
+        kw = dict(kernel=kernel, heads=heads, dropout=dropout, attention=attention, temporal=temporal,
+                  spectral_norm=spectral_norm)
         c_in = 2 if global_signal else 1
         self.blocks = nn.ModuleList([STBlock(c_in if i == 0 else hidden, hidden,   # attention after the last block only
                                              **{**kw, 'heads': heads if i == blocks - 1 else 0})
@@ -167,7 +174,8 @@ class STGCN(nn.Module):
         self.pool = GraphPool(hidden, pool_clusters) if pool_clusters else None
         width = hidden * (n_regions if readout == 'concat' else 1)
         self.head = nn.Linear(hidden * window, horizon) if objective == 'forecast' else nn.Linear(width, num_classes)
-        self.nodes = nn.Identity()                  # per-node features (B, N, F) before the head: where NodeGradCAM hooks
+        # per-node features (B, N, F) before the head: where NodeGradCAM hooks
+        self.nodes = nn.Identity()
 
     def _block(self, blk: STBlock, h: Tensor, a_hat: Tensor) -> Tensor:
         if self.checkpoint and self.training and torch.is_grad_enabled():
@@ -176,7 +184,8 @@ class STGCN(nn.Module):
 
     def forward(self, x: Tensor, adj: Tensor, eeg: Tensor | None = None) -> Tensor:
         B, N, T = x.shape
-        if T != self.window: raise InputError(f"STGCN: got windows of {T} frames, the model was built for window={self.window}")
+        if T != self.window:
+            raise InputError(f"STGCN: got windows of {T} frames, the model was built for window={self.window}")
         adj = adj.to(x.dtype)
         a_hat = normalize_adjacency(adj)
         h = x.transpose(1, 2)[:, None]                                       # (B, 1, T, N)

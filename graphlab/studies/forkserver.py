@@ -15,21 +15,24 @@ from jupyter_client.provisioning import LocalProvisioner
 
 # %% ../../nbs/10c_studies_forkserver.ipynb #cbfc599a
 LAUNCHER = ['-m', 'ipykernel_launcher']
-# what a started ipykernel imports besides `ipykernel.kernelapp` (its shell, history, debugger, completer): imported once
+# what a started ipykernel imports besides `ipykernel.kernelapp` (its shell, history, debugger, completer):
+# imported once
 KERNEL_MODULES = ['ipykernel.kernelapp', 'ipykernel.ipkernel', 'ipykernel.zmqshell', 'ipykernel.debugger', 'debugpy',
                   'IPython.core.history', 'IPython.core.completer', 'sqlite3', 'pdb', 'tornado.ioloop']
 # packages whose import computes nothing (no thread pool used, no device touched): the only ones, with the standard
 # library, that the server imports for the runs; a kernel imports anything else itself, when its notebook does
-PRELOAD = ('graphlab', 'torch', 'numpy', 'scipy', 'pandas', 'sklearn', 'matplotlib', 'matplotlib_inline', 'yaml', 'h5py',
-           'networkx', 'PIL', 'IPython', 'ipykernel', 'ipywidgets', 'tqdm', 'fastcore')
+PRELOAD = ('graphlab', 'torch', 'numpy', 'scipy', 'pandas', 'sklearn', 'matplotlib', 'matplotlib_inline', 'yaml',
+           'h5py', 'networkx', 'PIL', 'IPython', 'ipykernel', 'ipywidgets', 'tqdm', 'fastcore')
 
 def preloadable(module: str) -> bool:
-    "Whether the fork server imports `module` for the runs (the standard library and `PRELOAD`), or leaves it to the kernel."
+    ("Whether the fork server imports `module` for the runs (the standard library and `PRELOAD`), "
+     "or leaves it to the kernel.")
     top = module.split('.')[0]
     return top in PRELOAD or top in sys.stdlib_module_names
 
 def _import(modules) -> None:
-    "Import `modules` now, ignoring those that fail, `SystemExit` included (the run that needs one reports its error itself)."
+    ("Import `modules` now, ignoring those that fail, `SystemExit` included "
+     "(the run that needs one reports its error itself).")
     import importlib
     for m in modules:
         try: importlib.import_module(m)
@@ -44,10 +47,12 @@ def _cuda_initialized() -> bool:
 def _reseed() -> None:
     "Fresh entropy for every generator the server imported, as a new interpreter would have (`random` reseeds itself)."
     if 'numpy' in sys.modules: sys.modules['numpy'].random.seed()
-    if 'torch' in sys.modules: sys.modules['torch'].seed()     # CPU, and every CUDA device when CUDA starts in the kernel
+    # CPU, and every CUDA device when CUDA starts in the kernel
+    if 'torch' in sys.modules: sys.modules['torch'].seed()
 
 def start_ticks(pid: int) -> int | None:
-    "When process `pid` started, in clock ticks since boot (/proc; unlike a wall-clock time, no clock change moves it); None if gone."
+    ("When process `pid` started, in clock ticks since boot (/proc; unlike a wall-clock time, "
+     "no clock change moves it); None if gone.")
     try: return int(Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[19])
     except (OSError, IndexError, ValueError): return None
 
@@ -60,12 +65,14 @@ def _watch_runner(pid: int, started: int) -> None:
     threading.Thread(target=watch, daemon=True, name='graphlab-runner-watch').start()
 
 def _kernel_child(sock: socket.socket, msg: dict) -> None:
-    "In the forked child: become the run's kernel (`python -m ipykernel_launcher ARGS` as if started afresh); never returns."
+    ("In the forked child: become the run's kernel (`python -m ipykernel_launcher ARGS` as if started afresh); "
+     "never returns.")
     code = 1
     try:
         os.close(sock.detach())                          # the server's socket: closed here, whatever refers to it
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)    # the kernel waits for its own subprocesses
-        os.setsid()                                      # own process group: interrupts reach the kernel and its children only
+        # own process group: interrupts reach the kernel and its children only
+        os.setsid()
         null, log = os.open(os.devnull, os.O_RDONLY), os.open(msg['log'], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(null, 0); os.dup2(log, 1); os.dup2(log, 2); os.close(null); os.close(log)
         os.chdir(msg['cwd'])
@@ -99,48 +106,59 @@ def _answer(sock: socket.socket, line: bytes) -> dict:
     except BaseException as e: return {'error': f"{type(e).__name__}: {e}"}
 
 def serve(fd: int) -> None:
-    "The fork server's loop: for each request on socket `fd`, fork a kernel and answer its pid (or an error); exit at EOF."
+    ("The fork server's loop: for each request on socket `fd`, fork a kernel and answer its pid (or an error); "
+     "exit at EOF.")
     sock = socket.socket(fileno=fd)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)        # children are reaped by the system: no zombies
-    os.environ.setdefault('MPLBACKEND', 'module://matplotlib_inline.backend_inline')  # set by ipykernel before any import
+    # set by ipykernel before any import
+    os.environ.setdefault('MPLBACKEND', 'module://matplotlib_inline.backend_inline')
     os.environ['PYTORCH_NVML_BASED_CUDA_CHECK'] = '1'   # an import asking `torch.cuda.is_available()` leaves CUDA alone
     _import(KERNEL_MODULES)
     for line in sock.makefile('rb'): sock.sendall(json.dumps(_answer(sock, line)).encode() + b'\n')
     os._exit(0)                                          # nothing to tear down: skip the slow interpreter exit
 
 # %% ../../nbs/10c_studies_forkserver.ipynb #ed392c3f
-_SERVE = "import runpy, sys; del sys.path[0]; runpy.run_path(sys.argv[1], run_name='graphlab_forkserver')['serve'](int(sys.argv[2]))"
+_SERVE = ("import runpy, sys; del sys.path[0]; "
+          "runpy.run_path(sys.argv[1], run_name='graphlab_forkserver')['serve'](int(sys.argv[2]))")
 
 class ForkServer:
     "A process that imports modules once and forks a fresh kernel from itself per run (this is its runner-side handle)."
     def __init__(self, env: dict, cwd: Path, log=subprocess.DEVNULL):
         ours, theirs = socket.socketpair()
         code = importlib.util.find_spec('graphlab.studies.forkserver').origin     # this module's file
-        self.proc = subprocess.Popen([sys.executable, '-c', _SERVE, code, str(theirs.fileno())], pass_fds=[theirs.fileno()],
-                                     env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        self.proc = subprocess.Popen([sys.executable, '-c', _SERVE, code, str(theirs.fileno())],
+                                     pass_fds=[theirs.fileno()], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                                     stdout=log, stderr=log, start_new_session=True)
         theirs.close()
         self.sock, self.replies, self.lock = ours, ours.makefile('rb'), threading.Lock()
 
-    retired = False                                      # gave no answer in time: asked for nothing more, closed at the end
+    # gave no answer in time: asked for nothing more, closed at the end
+    retired = False
 
     def alive(self) -> bool: return not self.retired and self.proc.poll() is None
 
     def can_fork(self, cmd: list[str], env: dict | None = None) -> bool:
-        "Whether kernel command `cmd` (of a spec setting `env`) is an ipykernel of this very interpreter: what the server can become."
-        return (len(cmd) >= 3 and cmd[1:3] == LAUNCHER and not env and self.alive()   # a spec's own env: start it the usual way
-                and os.path.abspath(cmd[0]) == os.path.abspath(sys.executable))      # not resolved: another venv's python links here
+        ("Whether kernel command `cmd` (of a spec setting `env`) is an ipykernel of this very interpreter: "
+         "what the server can become.")
+        # a spec's own env: start it the usual way
+        return (len(cmd) >= 3 and cmd[1:3] == LAUNCHER and not env and self.alive()
+                # not resolved: another venv's python links here
+                and os.path.abspath(cmd[0]) == os.path.abspath(sys.executable))
 
     def spawn(self, argv: list[str], cwd, env: dict, log, imports=(), timeout: float = 300) -> int:
-        "Fork a kernel (`ipykernel_launcher ARGV`) working in `cwd` with `env`, output to `log`, after importing `imports`; its pid."
+        ("Fork a kernel (`ipykernel_launcher ARGV`) working in `cwd` with `env`, output to `log`, "
+         "after importing `imports`; its pid.")
         msg = json.dumps(dict(argv=list(argv), cwd=str(cwd), env=dict(env), log=str(log), imports=list(imports),
                               runner=(os.getpid(), start_ticks(os.getpid())))).encode()
         with self.lock:
             try:
                 self.sock.settimeout(timeout)            # imports that hang: give up on this server, not on the run
                 self.sock.sendall(msg + b'\n'); line = self.replies.readline()
-            except TimeoutError: self.retired, line = True, b''   # its kernels keep running; a new server serves the next
+            # its kernels keep running; a new server serves the next
+            except TimeoutError: self.retired, line = True, b''
             except (OSError, ValueError): line = b''     # closed meanwhile
-        if not line: raise ConnectionError(f"the fork server (pid {self.proc.pid}) is gone (exit code {self.proc.poll()})")
+        if not line:
+            raise ConnectionError(f"the fork server (pid {self.proc.pid}) is gone (exit code {self.proc.poll()})")
         reply = json.loads(line)
         if 'error' in reply: raise ConnectionError(f"the fork server refused: {reply['error']}")
         return reply['pid']
@@ -168,7 +186,8 @@ class ForkedProcess:
     def wait(self, timeout=None):
         t = time.monotonic()
         while self.poll() is None:
-            if timeout is not None and time.monotonic() - t > timeout: raise subprocess.TimeoutExpired(str(self.pid), timeout)
+            if timeout is not None and time.monotonic() - t > timeout:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout)
             time.sleep(0.05)
         return self.returncode
 
@@ -182,11 +201,13 @@ class ForkedProcess:
 
 # %% ../../nbs/10c_studies_forkserver.ipynb #7eb20a97
 class ForkProvisioner(LocalProvisioner):
-    "Launches an ipykernel as a child of `server` (a `ForkServer`); any other kernel command as `LocalProvisioner` does."
+    ("Launches an ipykernel as a child of `server` (a `ForkServer`); any other kernel command as `LocalProvisioner` "
+     "does.")
     server, imports, forked = None, (), False
 
     async def launch_kernel(self, cmd: list[str], **kw):
-        if self.server is None or not self.server.can_fork(cmd, self.kernel_spec.env): return await super().launch_kernel(cmd, **kw)
+        if self.server is None or not self.server.can_fork(cmd, self.kernel_spec.env):
+            return await super().launch_kernel(cmd, **kw)
         cwd = kw.get('cwd') or os.getcwd()
         log = getattr(kw.get('stdout'), 'name', os.devnull)
         try: pid = self.server.spawn(cmd[3:], cwd, kw.get('env', os.environ), log, self.imports)
@@ -198,7 +219,8 @@ class ForkProvisioner(LocalProvisioner):
 _servers, _retired, _servers_lock = {}, [], threading.Lock()
 
 def fork_server(key: Path, env: dict, log: Path | None = None) -> ForkServer:
-    "This process's fork server for `key` (a runs folder; it works there), started with `env` and output to `log` if there is none alive."
+    ("This process's fork server for `key` (a runs folder; it works there), "
+     "started with `env` and output to `log` if there is none alive.")
     key = Path(key).resolve()
     with _servers_lock:
         s = _servers.get(key)

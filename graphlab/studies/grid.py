@@ -36,7 +36,8 @@ class Grid:
     resume: bool = False                             # re-running an unfinished run continues it from its checkpoints
 
 def _bad_key(v, path: str):
-    "The first mapping key in `v` (nested mappings and lists included) that is not a string, as (where, key); else None."
+    ("The first mapping key in `v` (nested mappings and lists included) that is not a string, as (where, key); "
+     "else None.")
     if isinstance(v, dict):
         for k, x in v.items():
             if not isinstance(k, str): return path, k
@@ -58,9 +59,11 @@ def load_grid(source, overrides: dict | None = None) -> Grid:
             raise InputError(f"{where} is not UTF-8 text (byte {e.object[e.start:e.start + 1]!r} at offset {e.start}); "
                              "a grid is a YAML text file: save it as UTF-8") from None
         except yaml.YAMLError as e: raise InputError(f"{where} is not valid YAML: {e}") from None
-    if not isinstance(source, dict): raise InputError(f"{where} must be a mapping with keys {', '.join(GRID_KEYS)}, got {source!r:.80}")
+    if not isinstance(source, dict):
+        raise InputError(f"{where} must be a mapping with keys {', '.join(GRID_KEYS)}, got {source!r:.80}")
     for k in source:
-        if k not in GRID_KEYS: raise InputError(f"{where}: unknown key {k!r}{suggest(str(k), GRID_KEYS)}; valid: {', '.join(GRID_KEYS)}")
+        if k not in GRID_KEYS:
+            raise InputError(f"{where}: unknown key {k!r}{suggest(str(k), GRID_KEYS)}; valid: {', '.join(GRID_KEYS)}")
     g = Grid(**{k: ('' if v is None and k in ('key_metric', 'report') else v) for k, v in source.items()})
     expect = dict(parameters=(dict, 'a mapping of name -> value or list (write `parameters: {}` or leave the key out)'),
                   runs=(list, 'a list of mappings of name -> value (write `runs: []` or leave the key out)'),
@@ -70,21 +73,27 @@ def load_grid(source, overrides: dict | None = None) -> Grid:
         if not isinstance(v, kind) or (kind is list and not all(isinstance(r, dict) for r in v)):
             raise InputError(f"{where}: '{key}' must be {what}, got {v!r:.80}")
         if (b := _bad_key(v, key)):
-            raise InputError(f"{where}: {b[0]} has the key {b[1]!r} ({type(b[1]).__name__}); parameter names and mapping keys "
-                             f"must be strings: quote it ('{b[1]}':)")
-    if not isinstance(g.seeds, list) or not g.seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in g.seeds):
+            raise InputError(f"{where}: {b[0]} has the key {b[1]!r} ({type(b[1]).__name__}); "
+                             f"parameter names and mapping keys must be strings: quote it ('{b[1]}':)")
+    if not isinstance(g.seeds, list) or not g.seeds or not all(isinstance(s, int) and not isinstance(s, bool)
+                                                               for s in g.seeds):
         raise InputError(f"{where}: 'seeds' must be a non-empty list of integers, got {g.seeds!r:.80}")
-    if g.timeout is not None and (isinstance(g.timeout, bool) or not isinstance(g.timeout, (int, float)) or not g.timeout > 0):
-        raise InputError(f"{where}: 'timeout' must be a positive number of seconds per run (or null: no limit), got {g.timeout!r:.80}")
-    if not isinstance(g.resume, bool): raise InputError(f"{where}: 'resume' must be true or false, got {g.resume!r:.80}")
+    if g.timeout is not None and (isinstance(g.timeout, bool) or not isinstance(g.timeout, (int, float))
+                                  or not g.timeout > 0):
+        raise InputError(f"{where}: 'timeout' must be a positive number of seconds per run (or null: no limit), "
+                         f"got {g.timeout!r:.80}")
+    if not isinstance(g.resume, bool):
+        raise InputError(f"{where}: 'resume' must be true or false, got {g.resume!r:.80}")
     for key in ('key_metric', 'report'):
-        if not isinstance(getattr(g, key), str): raise InputError(f"{where}: '{key}' must be a string, got {getattr(g, key)!r:.80}")
+        if not isinstance(getattr(g, key), str):
+            raise InputError(f"{where}: '{key}' must be a string, got {getattr(g, key)!r:.80}")
     overrides = dict(overrides or {})
     if 'seed' in overrides:                              # -p seed=3 or -p "seed=[0, 1, 2]": the seeds of every run
         s = overrides.pop('seed')
         g.seeds = s if isinstance(s, list) else [s]
         if not g.seeds or not all(isinstance(x, int) and not isinstance(x, bool) for x in g.seeds):
-            raise InputError(f"-p seed={s!r}: expected an integer or a list of integers (the seeds every run is repeated with)")
+            raise InputError(f"-p seed={s!r}: expected an integer or a list of integers "
+                             "(the seeds every run is repeated with)")
     g.parameters = {**g.parameters, **overrides}
     return g
 
@@ -132,12 +141,14 @@ def _fmt(v) -> str:
     return re.sub(r'[^A-Za-z0-9._+-]', '_', str(v))
 
 def _naming_keys(flat: list[dict], keys: list[str]) -> list[str]:
-    "`keys` less those whose value the keys kept before them already determine (a setting's overrides, a task's budget)."
+    ("`keys` less those whose value the keys kept before them already determine "
+     "(a setting's overrides, a task's budget).")
     kept = []
     for k in keys:
         seen = {}
         for f in flat:
-            if seen.setdefault(_same([f.get(c) for c in kept]), _same(f.get(k))) != _same(f.get(k)): kept.append(k); break
+            if seen.setdefault(_same([f.get(c) for c in kept]), _same(f.get(k))) != _same(f.get(k)):
+                kept.append(k); break
     return kept
 
 def run_names(runs: list[dict]) -> list[str]:
@@ -177,7 +188,8 @@ def study_folders(studies: str | Path | None = None, start=None) -> list[tuple[s
     out = []
     if studies is not None:
         d = Path(studies)
-        if not d.is_dir(): raise InputError(f"--studies '{d}' is not a folder; pass the folder that holds the study notebooks")
+        if not d.is_dir():
+            raise InputError(f"--studies '{d}' is not a folder; pass the folder that holds the study notebooks")
         out.append(('--studies', d.resolve()))
     here = Path(start or Path.cwd()).resolve()
     project = next((d / 'nbs' / 'studies' for d in [here, *here.parents] if (d / 'nbs' / 'studies').is_dir()), None)
@@ -190,7 +202,8 @@ def _names_in(d: Path) -> list[str]:
     return sorted(x.stem.removesuffix('_study') for x in d.glob('*.ipynb') if not x.stem.endswith('_report'))
 
 def list_studies(studies=None, start=None) -> pd.DataFrame:
-    "Every study that `graphlab study NAME` can run: name, source (--studies, project, graphlab), notebook; shadowed ones marked."
+    ("Every study that `graphlab study NAME` can run: name, source (--studies, project, graphlab), notebook; "
+     "shadowed ones marked.")
     rows, seen = [], set()
     for src, d in study_folders(studies, start):
         for n in _names_in(d):
@@ -215,7 +228,8 @@ def find_study(name: str, studies=None, start=None) -> Study:
         nb = p.resolve()
     else:
         folders = study_folders(studies, start)
-        nb = next((c for _, d in folders for c in (d / f'{name}.ipynb', d / f'{name}_study.ipynb') if c.is_file()), None)
+        nb = next((c for _, d in folders for c in (d / f'{name}.ipynb', d / f'{name}_study.ipynb') if c.is_file()),
+                  None)
         if nb is None:
             have = sorted({n for _, d in folders for n in _names_in(d)})
             where = ', '.join(str(d) for _, d in folders) or 'no study folder (no nbs/studies, nothing shipped)'
@@ -223,7 +237,8 @@ def find_study(name: str, studies=None, start=None) -> Study:
     d, short = nb.parent, nb.stem.removesuffix('_study')
     grid = d / f'{short}.yaml'
     shipped = shipped_studies()
-    reports = [d / f'{short}_report.ipynb', d / 'summary_report.ipynb'] + ([shipped / 'summary_report.ipynb'] if shipped else [])
+    reports = [d / f'{short}_report.ipynb', d / 'summary_report.ipynb'] + ([shipped / 'summary_report.ipynb']
+                                                                           if shipped else [])
     return Study(short, nb, grid if grid.is_file() else None, next((r for r in reports if r.is_file()), None))
 
 # %% ../../nbs/10_studies_grid.ipynb #cd9cbfbf
@@ -237,7 +252,8 @@ def summarize(study_dir: Path, names: list[str], runs: list[dict]) -> pd.DataFra
         read = lambda f: json.loads((d / f).read_text()) if (d / f).is_file() else {}
         status = read('status.json') or dict(status='missing')
         params = {k: _same(v) if isinstance(v, list) else v for k, v in flat_params(run).items()}   # one CSV cell each
-        rows.append({'run': name, **params, **{k: status.get(k) for k in STATUS_COLUMNS}, **flatten_dict(read('metrics.json'), numbers_only=True)})
+        rows.append({'run': name, **params, **{k: status.get(k) for k in STATUS_COLUMNS},
+                     **flatten_dict(read('metrics.json'), numbers_only=True)})
     return pd.DataFrame(rows)
 
 def aggregate(summary: pd.DataFrame, config: list[str], params=(), level: float = 0.95) -> pd.DataFrame:

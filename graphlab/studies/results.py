@@ -24,7 +24,8 @@ def check_rows(rows, system: str = '') -> list[dict]:
     "`rows` of a results-study entry, checked: a non-empty list of {metric, goal, baselines, anchor}."
     where = f"results system '{system}'" if system else 'results rows'
     if not isinstance(rows, list) or not rows:
-        raise InputError(f"{where}: 'rows' must be a non-empty list of {{metric, goal, baselines, anchor}}, got {rows!r:.80}")
+        raise InputError(f"{where}: 'rows' must be a non-empty list of {{metric, goal, baselines, anchor}}, "
+                         f"got {rows!r:.80}")
     out = []
     for i, r in enumerate(rows):
         if not isinstance(r, dict): raise InputError(f"{where}: rows[{i}] must be a mapping, got {r!r:.80}")
@@ -50,7 +51,8 @@ def headline_values(metrics: dict, rows: list[dict]) -> dict:
             v = metrics.get(k)
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 have = [m for m, x in metrics.items() if isinstance(x, (int, float))]
-                raise InputError(f"results row {r['metric']}: the run's metrics have no number {k!r}{suggest(k, have)}; "
+                raise InputError(f"results row {r['metric']}: "
+                                 f"the run's metrics have no number {k!r}{suggest(k, have)}; "
                                  "fix the key in the study's grid (rows)")
         out[r['metric']] = dict(goal=r['goal'], model=float(metrics[r['metric']]), anchor=r['anchor'],
                                 baselines={b: float(metrics[k]) for b, k in r['baselines'].items()})
@@ -62,9 +64,12 @@ def results_frame(runs: list[dict]) -> pd.DataFrame:
     out = []
     for run in runs:
         for metric, r in run['results'].items():
-            base = dict(system=run['system'], metric=metric, goal=r['goal'], anchor=r['anchor'], seed=run['seed'], model=r['model'])
-            out += [dict(base, baseline=b, baseline_value=v) for b, v in r['baselines'].items()] or [dict(base, baseline='', baseline_value=np.nan)]
-    return pd.DataFrame(out, columns=['system', 'metric', 'goal', 'anchor', 'seed', 'model', 'baseline', 'baseline_value'])
+            base = dict(system=run['system'], metric=metric, goal=r['goal'], anchor=r['anchor'], seed=run['seed'],
+                        model=r['model'])
+            out += ([dict(base, baseline=b, baseline_value=v) for b, v in r['baselines'].items()]
+                    or [dict(base, baseline='', baseline_value=np.nan)])
+    return pd.DataFrame(out,
+                        columns=['system', 'metric', 'goal', 'anchor', 'seed', 'model', 'baseline', 'baseline_value'])
 
 def read_results(study_dir) -> pd.DataFrame:
     "`results_frame` of a results study's finished runs (summary.csv status ok, `results` in metrics.json)."
@@ -73,7 +78,8 @@ def read_results(study_dir) -> pd.DataFrame:
     runs = []
     for _, s in summary[summary.status == 'ok'].iterrows():
         m = json.loads((d / 'runs' / s['run'] / 'metrics.json').read_text())
-        if 'results' not in m: raise InputError(f"run {s['run']} of {d} has no 'results' in metrics.json: not a results-study run")
+        if 'results' not in m:
+            raise InputError(f"run {s['run']} of {d} has no 'results' in metrics.json: not a results-study run")
         runs.append(dict(system=s['system'], seed=int(s['seed']), results=m['results']))
     return results_frame(runs)
 
@@ -110,7 +116,8 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
     f = lambda p: [fmt_ci(*r) for r in table[[p, f'{p}_lo', f'{p}_hi']].values]
     return pd.DataFrame({'system': table.system, 'metric': table.metric + table.goal.map({'max': ' ↑', 'min': ' ↓'}),
                          'n': table.n, 'model [95 % CI]': f('model'), 'baseline': table.baseline,
-                         'baseline [95 % CI]': [fmt_ci(*r) for r in table[['baseline_mean', 'baseline_lo', 'baseline_hi']].values],
+                         'baseline [95 % CI]': [fmt_ci(*r)
+                                                for r in table[['baseline_mean', 'baseline_lo', 'baseline_hi']].values],
                          'model − baseline [95 % CI]': f('diff'), 'anchor': table.anchor, 'verdict': table.verdict})
 
 def to_markdown(df: pd.DataFrame) -> str:

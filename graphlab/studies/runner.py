@@ -18,8 +18,8 @@ import yaml
 from ..config import load_config
 from ..core import InputError, atomic_write, suggest
 from ..runs import run_config_class
-from .grid import (Grid, Study, _same, aggregate, configuration, expand_grid, find_study, flat_params, list_studies,
-                              load_grid, run_names, summarize)
+from .grid import (Grid, Study, _same, aggregate, configuration, expand_grid, find_study, flat_params,
+                                   list_studies, load_grid, run_names, summarize)
 from .engine import child_env, end_processes, execute_run, make_executor, run_processes, study_modules
 from ..tasks import get_task
 from ..trainer.callbacks import progress_enabled
@@ -74,7 +74,8 @@ def _differences(old: dict, new: dict) -> list[str]:
 
 def bind_grid(study_dir: Path, study: Study, grid: Grid) -> None:
     "Write `grid.yaml` for a new study id; refuse a grid that differs from the one the id was run with."
-    now = yaml.safe_load(yaml.safe_dump(dict(notebook=str(Path(study.notebook).resolve()), **grid.__dict__), sort_keys=False))
+    now = yaml.safe_load(yaml.safe_dump(dict(notebook=str(Path(study.notebook).resolve()), **grid.__dict__),
+                                        sort_keys=False))
     p = study_dir / 'grid.yaml'
     if p.is_file():
         old = yaml.safe_load(p.read_text()) or {}
@@ -84,15 +85,16 @@ def bind_grid(study_dir: Path, study: Study, grid: Grid) -> None:
         if diff:
             sid = study_dir.name
             raise InputError(f"study id '{sid}' ({study_dir}) was run with another grid; differs: {'; '.join(diff)}. "
-                             f"Its runs would be mixed with these: pass a new --study-id (e.g. {sid}-2), or the original "
-                             "parameters to resume it")
+                             f"Its runs would be mixed with these: pass a new --study-id (e.g. {sid}-2), "
+                             "or the original parameters to resume it")
         return
     atomic_write(p, yaml.safe_dump(now, sort_keys=False))
 
 # %% ../../nbs/10a_studies_runner.ipynb #5df34400
 class StudyLock:
     "Hold `<study_dir>/.lock` (exclusive, or shared for the one `run` of `--only`) for the duration of a `with` block."
-    def __init__(self, study_dir: Path, run: str | None = None): self.dir, self.run, self.files = Path(study_dir), run, []
+    def __init__(self, study_dir: Path, run: str | None = None):
+        self.dir, self.run, self.files = Path(study_dir), run, []
 
     def _take(self, path: Path, mode: int, what: str):
         f = open(path, 'a+')
@@ -101,7 +103,8 @@ class StudyLock:
             f.seek(0); holder = f.read().strip() or 'unknown'; f.close()
             raise InputError(f"{what} is being run by another graphlab process ({holder}); wait for it to end, "
                              "or use another --study-id") from None
-        if mode == fcntl.LOCK_EX: f.seek(0); f.truncate(); f.write(f"pid {os.getpid()} on {socket.gethostname()}"); f.flush()
+        if mode == fcntl.LOCK_EX:
+            f.seek(0); f.truncate(); f.write(f"pid {os.getpid()} on {socket.gethostname()}"); f.flush()
         self.files.append(f)
 
     def __enter__(self):
@@ -134,9 +137,12 @@ def render_report(report: Path, study_dir: Path, kernel: str = 'python3', timeou
     "Execute `report` on `study_dir` and render it to report.html (code hidden), atomically."
     from nbconvert import HTMLExporter
     tmp = study_dir / '.report'
-    s = execute_run(report, tmp, {'study_dir': str(study_dir.resolve())}, kernel, timeout, child_env(1), expect_metrics=False)
-    if (tmp / 'notebook.ipynb').is_file(): atomic_write(study_dir / 'report.ipynb', (tmp / 'notebook.ipynb').read_bytes())
-    (study_dir / 'report.html').unlink(missing_ok=True)    # never an HTML of a report that stopped half-way, nor a stale one
+    s = execute_run(report, tmp, {'study_dir': str(study_dir.resolve())}, kernel, timeout, child_env(1),
+                    expect_metrics=False)
+    if (tmp / 'notebook.ipynb').is_file():
+        atomic_write(study_dir / 'report.ipynb', (tmp / 'notebook.ipynb').read_bytes())
+    # never an HTML of a report that stopped half-way, nor a stale one
+    (study_dir / 'report.html').unlink(missing_ok=True)
     if s['status'] == 'ok':
         html, _ = HTMLExporter(exclude_input=True).from_filename(str(study_dir / 'report.ipynb'))
         atomic_write(study_dir / 'report.html', html)
@@ -187,8 +193,10 @@ def study_options(options: StudyOptions | None, changes: dict) -> StudyOptions:
     if bad: raise TypeError(f"unknown study option {bad[0]!r}{suggest(bad[0], [f.name for f in fields(StudyOptions)])}")
     return replace(o, **changes)
 
-def run_study(study: Study, grid: Grid, study_dir: Path, options: StudyOptions | None = None, **changes) -> pd.DataFrame:
-    "Execute the grid's missing or failed runs, then summarise, aggregate and report (`options`, or its fields by name)."
+def run_study(study: Study, grid: Grid, study_dir: Path, options: StudyOptions | None = None,
+              **changes) -> pd.DataFrame:
+    ("Execute the grid's missing or failed runs, then summarise, aggregate and report "
+     "(`options`, or its fields by name).")
     o = study_options(options, changes)
     workers, timeout, only, kernel, progress = o.workers, o.timeout, o.only, o.kernel, o.progress
     runs = expand_grid(grid)
@@ -213,7 +221,8 @@ def run_study(study: Study, grid: Grid, study_dir: Path, options: StudyOptions |
                       f"{'on ' + (o.scheduler or f'a local Dask cluster of {workers}') if o.executor == 'dask' else f'{workers} at a time'}"
                       f" -> {study_dir}", flush=True)
                 _execute(ex, study, todo, study_dir, kernel, timeout or grid.timeout, grid.key_metric, progress,
-                         study_modules(study.notebook, split), grid.resume)   # every run of the grid: the same modules in every kernel
+                         # every run of the grid: the same modules in every kernel
+                         study_modules(study.notebook, split), grid.resume)
             except KeyboardInterrupt as e: stopped = e
             finally: ex.close()
         summary = summarize(study_dir, names, runs)
@@ -222,15 +231,17 @@ def run_study(study: Study, grid: Grid, study_dir: Path, options: StudyOptions |
             return summary[summary.run == only]
         atomic_write(study_dir / 'summary.csv', summary.to_csv(index=False))
         params = list(dict.fromkeys(k for r in runs for k in flat_params(r)))
-        config = [p for p in params if p != 'seed']      # every parameter: those that vary tell configurations apart; fixed ones
-        atomic_write(study_dir / 'aggregate.csv', aggregate(summary, config, params).to_csv(index=False))   # are columns too
+        # every parameter: those that vary tell configurations apart; fixed ones are columns too
+        config = [p for p in params if p != 'seed']
+        atomic_write(study_dir / 'aggregate.csv', aggregate(summary, config, params).to_csv(index=False))
         if stopped: raise stopped
         report = Path(grid.report) if grid.report else study.report
         if report is not None:
             r = render_report(report if report.is_absolute() else study.notebook.parent / report, study_dir, kernel)
             if r['status'] != 'ok':
-                print(f"report failed: {r['error']}: {r['message']} (see {study_dir / 'report.ipynb'}); the runs are kept: "
-                      f"render it again with `graphlab study {study.name} --study-id {study_dir.name} --out {study_dir.parent.parent} "
+                print(f"report failed: {r['error']}: {r['message']} (see {study_dir / 'report.ipynb'}); "
+                      "the runs are kept: render it again with "
+                      f"`graphlab study {study.name} --study-id {study_dir.name} --out {study_dir.parent.parent} "
                       "--aggregate`", file=sys.stderr)
                 summary.attrs['report_failed'] = True
     return summary
@@ -252,7 +263,9 @@ def study(name: str | None, options: StudyOptions | None = None, **changes) -> i
     if name is None: raise InputError("give a study NAME (`graphlab study --list-studies` lists them)")
     s = find_study(name, studies)
     grid_path = grid or s.grid
-    if grid_path is None: raise InputError(f"study '{s.name}' has no default grid ({s.notebook.parent / (s.name + '.yaml')}); pass --grid FILE")
+    if grid_path is None:
+        raise InputError(f"study '{s.name}' has no default grid ({s.notebook.parent / (s.name + '.yaml')}); "
+                         "pass --grid FILE")
     overrides = {}
     for p in o.params:
         if '=' not in p: raise InputError(f"-p '{p}' is not of the form key=value")
@@ -261,16 +274,18 @@ def study(name: str | None, options: StudyOptions | None = None, **changes) -> i
     if o.list_runs: print('\n'.join(run_names(expand_grid(g)))); return 0
     if workers < 1: raise InputError(f"--workers {workers}: expected at least 1")
     if executor == 'dask' and importlib.util.find_spec('distributed') is None:
-        raise InputError("--executor dask needs the optional package dask.distributed, which is not installed; install it with "
-                         "pip install 'graphlab[distributed]' (or run without --executor dask)")
+        raise InputError("--executor dask needs the optional package dask.distributed, which is not installed; "
+                         "install it with pip install 'graphlab[distributed]' (or run without --executor dask)")
     if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
-        raise InputError(f"--timeout {timeout}: expected a positive number of seconds per run (leave it out for no limit)")
+        raise InputError(f"--timeout {timeout}: expected a positive number of seconds per run "
+                         "(leave it out for no limit)")
     if study_id is not None and not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9._+-]*', study_id):
         raise InputError(f"--study-id {study_id!r}: expected a plain folder name (letters, digits, '.', '_', '+', '-'; "
                          "no '/' or leading '.'): the study directory is <out>/<study>/<study id>")
     sid = study_id or datetime.now().strftime('%Y%m%d-%H%M%S')
     d = Path(out) / s.name / sid
-    top = next(p for p in (d, *d.parents) if p.exists())        # checked, not created: a refused grid leaves nothing behind
+    # checked, not created: a refused grid leaves nothing behind
+    top = next(p for p in (d, *d.parents) if p.exists())
     if not (top.is_dir() and os.access(top, os.W_OK | os.X_OK)):
         raise InputError(f"--out {out}: cannot create the study directory {d} ({top} is not a writable folder); "
                          "pass a writable --out")
@@ -281,8 +296,8 @@ def study(name: str | None, options: StudyOptions | None = None, **changes) -> i
         term = isinstance(e, Terminated)
         done = pd.read_csv(d / 'summary.csv').status.value_counts().to_dict() if (d / 'summary.csv').is_file() else {}
         print(f"graphlab study: {'terminated' if term else 'interrupted'}; every run stopped "
-              f"({', '.join(f'{v} {k}' for k, v in done.items()) or 'nothing finished'}); summary: {d / 'summary.csv'}. "
-              f"The same command resumes the runs not finished.", file=sys.stderr)
+              f"({', '.join(f'{v} {k}' for k, v in done.items()) or 'nothing finished'}); "
+              f"summary: {d / 'summary.csv'}. The same command resumes the runs not finished.", file=sys.stderr)
         return 143 if term else 130
     finally:
         if main: signal.signal(signal.SIGTERM, old)

@@ -68,7 +68,8 @@ def _run_parts(run, weights: str) -> tuple:
     "(task, model, run_dir) of a `RunResult` or a run directory."
     if hasattr(run, 'task') and hasattr(run, 'trainer'):
         if run.task is None or run.trainer is None:
-            raise InputError(f"this RunResult has no task or model (several processes trained it); give its run directory {run.run_dir}")
+            raise InputError("this RunResult has no task or model (several processes trained it); "
+                             f"give its run directory {run.run_dir}")
         return run.task, run.trainer.model, run.run_dir
     trainer, task, _ = load_run(run, weights)
     return task, trainer.model, Path(run)
@@ -79,9 +80,11 @@ class RunExplorer(_Panel):
         self.task, self.model, self.run_dir = _run_parts(run, weights)
         self.model.eval()
         if not self.task.datasets: self.task.setup()
-        if split not in self.task.datasets: raise InputError(f"split '{split}': expected one of {', '.join(self.task.datasets)}")
+        if split not in self.task.datasets:
+            raise InputError(f"split '{split}': expected one of {', '.join(self.task.datasets)}")
         if type(self.task).show_sample is Task.show_sample:
-            raise InputError(f"task '{self.task.name}' does not draw its samples (no Task.show_sample); use HistoryExplorer for its curves")
+            raise InputError(f"task '{self.task.name}' does not draw its samples (no Task.show_sample); "
+                             "use HistoryExplorer for its curves")
         self.split, self.figsize = split, figsize
         n = len(self.task.datasets[split])
         self.index = W.IntSlider(0, 0, n - 1, description=f'{split} sample', continuous_update=False)
@@ -108,14 +111,16 @@ class HistoryExplorer(_Panel):
         cols = [c for c in h.columns if c != 'epoch' and pd.api.types.is_numeric_dtype(h[c]) and h[c].notna().any()]
         cfg = Path(getattr(run, 'run_dir', run) or '') / 'config.yaml'
         monitor = (read_yaml(cfg).get('trainer') or {}).get('monitor') if cfg.is_file() else None
-        first = [c for c in cols if c.endswith('loss')][:2] + [c for c in cols if c == monitor or c.startswith('val_') and not c.endswith('loss')][:1]
-        self.columns = W.SelectMultiple(options=cols, value=tuple(dict.fromkeys(first or cols[:1])), rows=min(6, len(cols)),
-                                        description='columns')
+        first = ([c for c in cols if c.endswith('loss')][:2]
+                 + [c for c in cols if c == monitor or c.startswith('val_') and not c.endswith('loss')][:1])
+        self.columns = W.SelectMultiple(options=cols, value=tuple(dict.fromkeys(first or cols[:1])),
+                                        rows=min(6, len(cols)), description='columns')
         self._build([self.columns])
 
     def draw(self, fig: Figure) -> None:
         cols = list(self.columns.value)
-        groups = [g for g in ([c for c in cols if c.endswith('loss')], [c for c in cols if not c.endswith('loss')]) if g]
+        groups = [g for g in ([c for c in cols if c.endswith('loss')], [c for c in cols if not c.endswith('loss')])
+                  if g]
         for k, g in enumerate(groups):
             ax = fig.add_subplot(1, len(groups), k + 1)
             long = self.history.melt(id_vars='epoch', value_vars=g, var_name='column')
@@ -138,11 +143,13 @@ class StudyExplorer(_Panel):
     def __init__(self, study_dir, figsize=(7, 4)):
         d = Path(study_dir)
         if not (d / 'summary.csv').is_file():
-            raise InputError(f"'{d}' has no summary.csv: give a study directory written by `graphlab study` (outputs/studies/<name>/<id>)")
+            raise InputError(f"'{d}' has no summary.csv: give a study directory written by `graphlab study` "
+                             "(outputs/studies/<name>/<id>)")
         self.summary, self.figsize = pd.read_csv(d / 'summary.csv'), figsize
         s = self.summary
         self.params = _study_params(d, s) or ['seed']
-        for p in self.params:                            # a parameter some runs do not set (a task's own key): '—' there
+        # a parameter some runs do not set (a task's own key): '—' there
+        for p in self.params:
             if s[p].isna().any(): s[p] = s[p].astype(object).where(s[p].notna(), '—')
         skip = {'run', 'seed', *STATUS_COLUMNS, *self.params}
         metrics = [c for c in s.columns if c not in skip and pd.api.types.is_numeric_dtype(s[c]) and s[c].notna().any()]
@@ -150,7 +157,8 @@ class StudyExplorer(_Panel):
         key = next((m for m in metrics if m.startswith('test_')), metrics[0])
         self.x = W.Dropdown(options=self.params, description='x')
         self.y = W.Dropdown(options=metrics, value=key, description='metric')
-        self.filters = {p: W.SelectMultiple(options=sorted(s[p].dropna().unique().tolist(), key=str), rows=3, description=p)
+        self.filters = {p: W.SelectMultiple(options=sorted(s[p].dropna().unique().tolist(), key=str), rows=3,
+                                            description=p)
                         for p in self.params}
         for f in self.filters.values(): f.value = f.options
         self._build([self.x, self.y, *self.filters.values()],
@@ -166,7 +174,8 @@ class StudyExplorer(_Panel):
         "Parameters besides x that vary among the selected runs, less those the ones before them determine (the label)."
         s, x, kept = self.selected(), self.x.value, []
         for p in [p for p in self.params if p != x and s[p].astype(str).nunique() > 1]:
-            if s.groupby([s[k].astype(str) for k in [x, *kept]])[p].agg(lambda c: c.astype(str).nunique()).max() > 1: kept.append(p)
+            if s.groupby([s[k].astype(str) for k in [x, *kept]])[p].agg(lambda c: c.astype(str).nunique()).max() > 1:
+                kept.append(p)
         return kept
 
     def table(self) -> pd.DataFrame:
@@ -194,10 +203,13 @@ class StudyExplorer(_Panel):
                 ax.fill_between(g._x, g.ci_low, g.ci_high, color=style['color'], alpha=0.2, lw=0)
             else:                                        # categories: points with interval bars, side by side
                 off = (k - (len(groups) - 1) / 2) * 0.08 if lines else 0
-                ax.errorbar(g._x + off, g['mean'], yerr=[g['mean'] - g.ci_low, g.ci_high - g['mean']], fmt='o', capsize=3, **style)
-        if not numeric: ax.set_xticks(range(len(dict.fromkeys(t[x].astype(str)))), list(dict.fromkeys(t[x].astype(str))))
+                ax.errorbar(g._x + off, g['mean'], yerr=[g['mean'] - g.ci_low, g.ci_high - g['mean']], fmt='o',
+                            capsize=3, **style)
+        if not numeric:
+            ax.set_xticks(range(len(dict.fromkeys(t[x].astype(str)))), list(dict.fromkeys(t[x].astype(str))))
         n = sorted(set(t.n.astype(int))) if len(t) else [0]
-        ax.set(xlabel=x, ylabel=self.y.value, title=f"mean and 95 % CI over seeds (n = {', '.join(map(str, n))} per point)")
+        ax.set(xlabel=x, ylabel=self.y.value,
+               title=f"mean and 95 % CI over seeds (n = {', '.join(map(str, n))} per point)")
         if lines: ax.legend(fontsize=8)
         fig.tight_layout()
 

@@ -30,6 +30,7 @@ from graphlab.core import seed_everything
 from graphlab.data import make_loader, set_loader_epoch
 from graphlab.tasks.classify import ClassifyConfig, ClassifyTask
 from graphlab.trainer import Trainer, TrainerConfig
+from graphlab.trainer.config import OptimConfig, ScheduleConfig
 from graphlab.runs import train
 from graphlab.trainer.distributed import ShardSampler
 
@@ -62,8 +63,8 @@ def plain_loop(task_cfg, epochs, bs, lr, seed):
 
 
 def trainer_loop(task_cfg, epochs, bs, lr, seed, run_dir):
-    cfg = TrainerConfig(max_epochs=epochs, batch_size=bs, lr=lr, weight_decay=0.0, scheduler='none',
-                        progress='none', device='cpu')
+    cfg = TrainerConfig(max_epochs=epochs, batch_size=bs, optim=OptimConfig(lr=lr, weight_decay=0.0),
+                        schedule=ScheduleConfig(name='none'), progress='none', device='cpu')
     tr = Trainer(cfg, run_dir=run_dir, seed=seed)
     starts = []
     orig = tr.train_epoch
@@ -116,7 +117,8 @@ def ddp(a) -> str:
     with tempfile.TemporaryDirectory() as d:
         for n in (1, 2):
             r = train('classify', [f'trainer.devices={n}', f'trainer.batch_size={a.batch_size // n}', f'trainer.max_epochs={a.epochs}',
-                                   'trainer.scheduler=none', 'trainer.weight_decay=0', 'profile=false', f'run_dir={d}/p{n}'])
+                                   'trainer.schedule.name=none', 'trainer.optim.weight_decay=0', 'profile=false',
+                                   f'run_dir={d}/p{n}'])
             h = pd.read_csv(Path(d, f'p{n}', 'history.csv'))
             out[n] = (statistics.median(h.epoch_time_s[1:]), h.train_loss.iloc[-1], h.val_loss.iloc[-1])
             print(f"ddp: {n} process(es) x batch {a.batch_size // n}: median epoch {out[n][0]:.3f} s, "

@@ -121,17 +121,17 @@ def test_random_bytes_checkpoint_is_corrupt(tmp_path):
     with pytest.raises(CheckpointError) as e: load_checkpoint(d / 'last.ckpt')
     msg = str(e.value)
     assert 'not a checkpoint' in msg and 'could run code' not in msg, msg
-    assert f"trainer.resume={d / 'epoch=002-val_loss=0.5000.ckpt'}" in msg, msg
+    assert f"trainer.checkpoint.resume={d / 'epoch=002-val_loss=0.5000.ckpt'}" in msg, msg
 
 
 def test_truncated_checkpoint_suggests_best(tmp_path):
     d, blob = _ckpt_dir(tmp_path)
     (d / 'last.ckpt').write_bytes(blob[:len(blob) // 2])
-    with pytest.raises(CheckpointError, match=r"truncated or corrupt.*trainer.resume=.*epoch=002"):
+    with pytest.raises(CheckpointError, match=r"truncated or corrupt.*trainer.checkpoint.resume=.*epoch=002"):
         load_checkpoint(d / 'last.ckpt')
     (d / 'epoch=002-val_loss=0.5000.ckpt').write_bytes(b'')          # no good checkpoint left to suggest
     with pytest.raises(CheckpointError) as e: load_checkpoint(d / 'last.ckpt')
-    assert 'trainer.resume=' not in str(e.value) and 'no other readable checkpoint' in str(e.value), str(e.value)
+    assert 'trainer.checkpoint.resume=' not in str(e.value) and 'no other readable checkpoint' in str(e.value), str(e.value)
 
 
 # --- graphlab profile with a size that cannot be profiled ---------------------------------------------------------------

@@ -38,7 +38,7 @@ def test_sim_forecast_writes_model_and_baselines(workdir):
 def test_baselines_are_trained_by_the_trainer(workdir):
     "Each graph baseline is a Trainer run with the model's config but its graph: same trainer section, seed, history."
     r = workdir / 'r'
-    p = run('train', 'brain', *TINY, 'trainer.max_epochs=2', 'trainer.clip=1.0', 'seed=3', 'pipelines=false',
+    p = run('train', 'brain', *TINY, 'trainer.max_epochs=2', 'trainer.clip.threshold=1.0', 'seed=3', 'pipelines=false',
             f'run_dir={r}', cwd=workdir)
     assert p.returncode == 0, p.stderr
     parent, hist = yaml.safe_load((r / 'config.yaml').read_text()), pd.read_csv(r / 'history.csv')
@@ -60,6 +60,7 @@ def test_positive_control_true_graph_beats_no_edges():
     from graphlab.models.stgcn import normalize_adjacency
     from graphlab.tasks.brain import BrainConfig, BrainTask
     from graphlab.trainer import Trainer, TrainerConfig
+    from graphlab.trainer.config import OptimConfig
 
     class NetworkTarget(BrainTask):
         def setup(self):
@@ -73,7 +74,7 @@ def test_positive_control_true_graph_beats_no_edges():
     for graph in ('structural', 'none'):
         t = NetworkTarget(BrainConfig(n_subjects=4, n_regions=12, n_frames=80, window=8, horizon=1, stride=2, hidden=8,
                                       heads=0, k=3, graph=graph, pipelines=False))
-        tr = Trainer(TrainerConfig(max_epochs=4, batch_size=16, lr=3e-3, progress='none', threads=1), seed=0)
+        tr = Trainer(TrainerConfig(max_epochs=4, batch_size=16, optim=OptimConfig(lr=3e-3), progress='none', threads=1), seed=0)
         tr.fit(t)
         mse[graph] = tr.test(t)['test_mse']
     assert mse["structural"] < 0.5 * mse["none"], mse

@@ -34,5 +34,5 @@ def test_resume_from_malicious_checkpoint_exits_2(workdir):
     assert p.returncode == 2, (p.returncode, p.stderr)
     assert 'refusing to load' in p.stderr and 'last.ckpt' in p.stderr, p.stderr
     assert not sentinel.exists()
-    p = graphlab('train', 'classify', f'trainer.resume={run}/checkpoints/last.ckpt', cwd=workdir)
+    p = graphlab('train', 'classify', f'trainer.checkpoint.resume={run}/checkpoints/last.ckpt', cwd=workdir)
     assert p.returncode == 2 and not sentinel.exists(), p.stderr

@@ -33,7 +33,7 @@ def test_own_image_folder(workdir):
     (root / 'light' / 'corrupt.jpg').write_bytes(b'\xff\xd8 truncated')
     run = workdir / 'run'
     p = graphlab('train', 'classify', 'data=folder', f'data_root={root}', 'resolution=16', 'model=convnet_small',
-                 'trainer.max_epochs=8', 'trainer.lr=0.01', 'trainer.batch_size=4', f'run_dir={run}', cwd=workdir)
+                 'trainer.max_epochs=8', 'trainer.optim.lr=0.01', 'trainer.batch_size=4', f'run_dir={run}', cwd=workdir)
     assert p.returncode == 0, p.stderr
     assert 'skipped 1 unreadable file' in p.stderr and 'corrupt.jpg' in p.stderr, p.stderr
     m = json.loads((run / 'metrics.json').read_text())

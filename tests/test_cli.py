@@ -48,19 +48,33 @@ def test_default_run_dir_and_resume_latest(workdir):
 def test_bad_config_exits_2_and_names_the_key(workdir):
     p = graphlab('train', 'classify', 'trainer.max_epoch=3', cwd=workdir)
     assert p.returncode == 2 and "'trainer.max_epoch'" in p.stderr and "'trainer.max_epochs'" in p.stderr, p.stderr
-    p = graphlab('train', 'classify', 'trainer.lr=fast', cwd=workdir)
-    assert p.returncode == 2 and "'trainer.lr': expected a number" in p.stderr, p.stderr
+    p = graphlab('train', 'classify', 'trainer.optim.lr=fast', cwd=workdir)
+    assert p.returncode == 2 and "'trainer.optim.lr': expected a number" in p.stderr, p.stderr
     p = graphlab('train', 'classify', '--config', workdir / 'missing.yaml', cwd=workdir)
     assert p.returncode == 2 and 'missing.yaml' in p.stderr, p.stderr
-    (workdir / 'bad.yaml').write_text('trainer:\n  optimizer: adam\n')
+    (workdir / 'bad.yaml').write_text('trainer:\n  optim: {name: adam}\n')
     p = graphlab('train', 'classify', '--config', workdir / 'bad.yaml', cwd=workdir)
     assert p.returncode == 2 and "did you mean 'adamw'" in p.stderr, p.stderr
+    assert not (workdir / 'outputs').exists()   # nothing was started
+
+
+def test_flat_trainer_key_from_before_the_sections_exits_2_naming_its_new_name(workdir):
+    p = graphlab('train', 'classify', 'trainer.lr=0.01', cwd=workdir)
+    assert p.returncode == 2 and ("config key 'trainer.lr' is now 'trainer.optim.lr' (the trainer's keys are grouped in "
+                                  "sections); use trainer.optim.lr=0.01") in p.stderr, p.stderr
+    (workdir / 'old.yaml').write_text('trainer:\n  scheduler: step\n  gamma: 0.5\n')
+    p = graphlab('train', 'classify', '--config', workdir / 'old.yaml', cwd=workdir)
+    assert p.returncode == 2 and "'trainer.scheduler' is now 'trainer.schedule.name'" in p.stderr, p.stderr
     assert not (workdir / 'outputs').exists()   # nothing was started
 
 
 def test_help_lists_tasks_and_keys(workdir):
     p = graphlab('train', '--help', cwd=workdir)
     assert p.returncode == 0 and 'classify' in p.stdout and 'trainer.precision' in p.stdout
+    heads = [l.split()[0] for l in p.stdout.splitlines() if l.startswith('  [')]
+    assert heads == ['[trainer]', '[trainer.optim]', '[trainer.schedule]', '[trainer.clip]', '[trainer.early_stop]',
+                     '[trainer.checkpoint]', '[trainer.swa]', '[trainer.wandb]'], heads   # one heading per section
+    assert 'trainer.schedule.decay' in p.stdout and 'trainer.patience ' not in p.stdout
 
 
 def test_version(capsys):

@@ -8,7 +8,7 @@ import torch
 from conftest import GRAPHLAB, env, graphlab
 from test_resume import state_sha256
 
-BASE = ['toy', 'trainer.max_epochs=3', 'trainer.lr=0.05', 'profile=false']
+BASE = ['toy', 'trainer.max_epochs=3', 'trainer.optim.lr=0.05', 'profile=false']
 
 
 def weights(run_dir):
@@ -20,7 +20,7 @@ def test_two_processes_equal_one_with_twice_the_batch(workdir):
     (b) the DDP run's test metrics equal its final weights evaluated in one process."""
     for devices, bs in ((2, 32), (1, 64)):
         p = graphlab('train', *BASE, 'arch=linear', f'trainer.devices={devices}', f'trainer.batch_size={bs}',
-                     'trainer.test_weights=last', f'run_dir=r{devices}', cwd=workdir)
+                     'trainer.checkpoint.test_weights=last', f'run_dir=r{devices}', cwd=workdir)
         assert p.returncode == 0, p.stderr
     a, b = weights(workdir / 'r2'), weights(workdir / 'r1')
     assert all(torch.allclose(a[k], b[k], atol=1e-5, rtol=0) for k in a), {k: (a[k] - b[k]).abs().max() for k in a}
@@ -34,7 +34,7 @@ def test_two_processes_equal_one_with_twice_the_batch(workdir):
 
 def test_ddp_resume_after_sigkill_is_bitwise_exact(workdir):
     """(c) a 2-process run (BatchNorm, dropout) killed after epoch 2 and resumed ends bitwise equal to an uninterrupted one."""
-    args = ['toy', 'trainer.max_epochs=4', 'trainer.lr=0.05', 'profile=false', 'trainer.devices=2',
+    args = ['toy', 'trainer.max_epochs=4', 'trainer.optim.lr=0.05', 'profile=false', 'trainer.devices=2',
             'trainer.batch_size=32', 'trainer.deterministic=true', 'seed=3']
     p = graphlab('train', *args, 'run_dir=full', cwd=workdir)
     assert p.returncode == 0, p.stderr

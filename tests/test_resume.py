@@ -53,12 +53,13 @@ def test_resume_after_sigkill_is_bitwise_exact(workdir):
 
 
 def test_resume_from_a_file_is_not_kept_for_the_next_resume(workdir):
-    "F1 (issue 22): trainer.resume=<file> once; a later plain --resume continues the run's last.ckpt, not that file."
+    "F1 (issue 22): trainer.checkpoint.resume=<file> once; a later plain --resume continues the run's last.ckpt, not that file."
     run, args = workdir / 'r', ['toy', 'trainer.batch_size=16', 'seed=1']
     assert graphlab('train', *args, 'trainer.max_epochs=2', f'run_dir={run}', cwd=workdir).returncode == 0
     old = workdir / 'epoch2.ckpt'
     old.write_bytes((run / 'checkpoints' / 'last.ckpt').read_bytes())
-    p = graphlab('train', *args, 'trainer.max_epochs=3', f'run_dir={run}', '--resume', f'trainer.resume={old}', cwd=workdir)
+    p = graphlab('train', *args, 'trainer.max_epochs=3', f'run_dir={run}', '--resume', f'trainer.checkpoint.resume={old}',
+                 cwd=workdir)
     assert p.returncode == 0, p.stderr
     assert "resume: ''" in (run / 'config.yaml').read_text()
     p = graphlab('train', *args, 'trainer.max_epochs=4', f'run_dir={run}', '--resume', cwd=workdir)
@@ -75,7 +76,7 @@ def test_a_refused_resume_leaves_the_run_as_it_was(workdir):
     assert graphlab('train', 'toy', 'arch=linear', 'trainer.max_epochs=2', f'run_dir={b}', cwd=workdir).returncode == 0
     saved = (a / 'config.yaml').read_bytes()
     p = graphlab('train', 'toy', 'trainer.max_epochs=3', f'run_dir={a}', '--resume',
-                 f"trainer.resume={b / 'checkpoints' / 'last.ckpt'}", cwd=workdir)
+                 f"trainer.checkpoint.resume={b / 'checkpoints' / 'last.ckpt'}", cwd=workdir)
     assert p.returncode == 2 and 'does not fit' in p.stderr, p.stderr
     assert (a / 'config.yaml').read_bytes() == saved and not (a / 'resumes.jsonl').exists()
     p = graphlab('train', 'toy', 'trainer.max_epochs=3', f'run_dir={a}', '--resume', cwd=workdir)

@@ -6,7 +6,7 @@ import torch
 
 from conftest import graphlab
 
-TOY = ['toy', 'trainer.max_epochs=2', 'trainer.lr=0.05', 'profile=false']
+TOY = ['toy', 'trainer.max_epochs=2', 'trainer.optim.lr=0.05', 'profile=false']
 
 
 def test_mlflow_run_and_evaluate_reproduces(workdir):
@@ -39,7 +39,7 @@ def test_lock_resume_rules_and_validation(workdir):
     with RunLock(workdir / 'busy'):
         p = graphlab('train', *TOY, 'run_dir=busy', cwd=workdir)
     assert p.returncode == 2 and f'(PID {os.getpid()})' in p.stderr, p.stderr
-    for bad in ('trainer.batch_size=0', 'trainer.precision=fp16', 'trainer.lr=inf'):
+    for bad in ('trainer.batch_size=0', 'trainer.precision=fp16', 'trainer.optim.lr=inf'):
         p = graphlab('train', *TOY, bad, cwd=workdir)
         assert p.returncode == 2 and 'Traceback' not in p.stderr, p.stderr
     assert not (workdir / 'outputs' / 'runs').exists()                                     # nothing created
@@ -48,15 +48,15 @@ def test_lock_resume_rules_and_validation(workdir):
     p = graphlab('train', 'toy', 'run_dir=r', '--resume', 'arch=linear', 'trainer.max_epochs=3', cwd=workdir)
     assert p.returncode == 2 and "arch ('mlp' -> 'linear')" in p.stderr, p.stderr
     assert (workdir / 'r' / 'config.yaml').read_text() == before                           # not rewritten
-    p = graphlab('train', 'toy', 'run_dir=r', '--resume', 'trainer.max_epochs=3', 'trainer.lr=0.01', cwd=workdir)
+    p = graphlab('train', 'toy', 'run_dir=r', '--resume', 'trainer.max_epochs=3', 'trainer.optim.lr=0.01', cwd=workdir)
     assert p.returncode == 0, p.stderr
     rec = json.loads((workdir / 'r' / 'resumes.jsonl').read_text().splitlines()[-1])
-    assert set(rec['changed']) == {'trainer.max_epochs', 'trainer.lr'}
+    assert set(rec['changed']) == {'trainer.max_epochs', 'trainer.optim.lr'}
     assert json.loads((workdir / 'r' / 'metrics.json').read_text())['epochs'] == 3
 
 
 def test_nonfinite_losses_never_reach_a_checkpoint(workdir):
-    p = graphlab('train', 'classify', 'trainer.max_epochs=4', 'trainer.lr=3000', 'trainer.scheduler=none', 'profile=false',
+    p = graphlab('train', 'classify', 'trainer.max_epochs=4', 'trainer.optim.lr=3000', 'trainer.schedule.name=none', 'profile=false',
                  'run_dir=nan', cwd=workdir)
     assert p.returncode in (0, 1) and 'Traceback' not in p.stderr, p.stderr
     for ck in (workdir / 'nan' / 'checkpoints').glob('*.ckpt'):
@@ -69,7 +69,7 @@ def test_nonfinite_losses_never_reach_a_checkpoint(workdir):
 def test_nan_stop_in_a_resumed_run_names_its_good_checkpoint(workdir):
     "F3 (issue 22): a resumed run that stops on NaN names last.ckpt (good, from before the resume), not 'none'."
     assert graphlab('train', 'toy', 'trainer.max_epochs=2', 'run_dir=n', cwd=workdir).returncode == 0
-    p = graphlab('train', 'toy', 'trainer.max_epochs=4', 'run_dir=n', '--resume', 'trainer.lr=1e30', cwd=workdir)
+    p = graphlab('train', 'toy', 'trainer.max_epochs=4', 'run_dir=n', '--resume', 'trainer.optim.lr=1e30', cwd=workdir)
     assert p.returncode == 1 and 'training stopped' in p.stderr, p.stderr
     assert 'last good checkpoint is n/checkpoints/last.ckpt' in p.stderr and 'No checkpoint was written' not in p.stderr
     assert "good checkpoint is none" not in p.stdout + p.stderr
@@ -88,3 +88,30 @@ def test_mlflow_uri_that_cannot_be_used_is_named_before_a_run_dir_is_kept(workdi
     p = run('h', 'http://127.0.0.1:9')
     assert p.returncode == 2 and 'MLflow at MLFLOW_TRACKING_URI=http://127.0.0.1:9 cannot be used' in p.stderr, p.stderr
     assert 'Traceback' not in p.stderr and not (workdir / 'h').exists()
+
+
+def test_a_run_written_before_the_trainer_sections_is_evaluated_and_resumed(workdir):
+    "Issue 21 §3: a run whose config.yaml (and checkpoint) hold the flat trainer keys of before stays usable."
+    import yaml
+    from graphlab.trainer.config import TrainerConfig
+    assert graphlab('train', *TOY, 'run_dir=old', cwd=workdir).returncode == 0
+    t = yaml.safe_load((workdir / 'old' / 'config.yaml').read_text())['trainer']
+    flat = {k: v for k, v in t.items() if not isinstance(v, dict)}
+    for old, new in TrainerConfig.renamed.items():           # back to the old form, key by key
+        sec, leaf = new.split('.')
+        flat[old] = t[sec][leaf]
+    cfg = yaml.safe_load((workdir / 'old' / 'config.yaml').read_text())
+    (workdir / 'old' / 'config.yaml').write_text(yaml.safe_dump({**cfg, 'trainer': flat}, sort_keys=False))
+    ck = workdir / 'old' / 'checkpoints' / 'last.ckpt'
+    s = torch.load(ck, map_location='cpu', weights_only=True)
+    s['config']['trainer'] = flat
+    torch.save(s, ck)
+    p = graphlab('evaluate', 'old', cwd=workdir)
+    assert p.returncode == 0, p.stderr
+    p = graphlab('train', 'toy', 'run_dir=old', '--resume', 'trainer.max_epochs=3', 'trainer.optim.lr=0.01', 'trainer.debug=true',
+                 cwd=workdir)
+    assert p.returncode == 0, p.stderr
+    assert 'learning rate rescaled by 0.2 (trainer.optim.lr 0.05 -> 0.01)' in p.stdout, p.stdout
+    rec = json.loads((workdir / 'old' / 'resumes.jsonl').read_text().splitlines()[-1])
+    assert set(rec['changed']) == {'trainer.max_epochs', 'trainer.optim.lr', 'trainer.debug'}, rec
+    assert yaml.safe_load((workdir / 'old' / 'config.yaml').read_text())['trainer']['optim']['lr'] == 0.01   # written anew

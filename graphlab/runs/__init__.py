@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 
-from ..config import config_from_dict, load_config, read_yaml, to_dict, to_yaml
+from ..config import config_from_dict, load_config, to_dict, to_yaml
 from ..core import InputError, atomic_write, resolve_device, versions
 from ..profiler import profile_model
 from ..task import Task
@@ -21,8 +21,8 @@ from ..tasks import get_task
 from ..trainer.checkpoint import load_checkpoint
 from ..trainer.distributed import all_gather_objects, dist_info, launch
 from ..trainer.loop import Trainer
-from .directory import (RESUMABLE, RunConfig, RunLock, latest_run_dir, new_run_dir, resume_changes,
-                                     run_config_class, task_config)
+from .directory import (RESUMABLE, RunConfig, RunLock, latest_run_dir, new_run_dir, read_run_config,
+                                     resume_changes, run_config_class, task_config)
 
 # %% ../../nbs/09_runs.ipynb #d74aaa1e
 @dataclass
@@ -56,15 +56,16 @@ def _prepare_run(task_cls, configs, overrides, resume: bool, root) -> tuple:
     cls = run_config_class(task_cls)
     cfg = load_config(cls, configs, overrides, base=task_cls.defaults)
     resolve_device(cfg.trainer.device)                                    # a bad device fails before anything exists
-    if resume or cfg.trainer.resume == 'last':
+    if resume or cfg.trainer.checkpoint.resume == 'last':
         run_dir = Path(cfg.run_dir) if cfg.run_dir else latest_run_dir(task_cls.name, root)
         saved_file = run_dir / 'config.yaml'
         if not saved_file.is_file(): raise InputError(f"run_dir '{run_dir}' holds no run (no config.yaml) to resume")
-        base = {k: v for k, v in read_yaml(saved_file).items() if k not in ('task', 'versions')}
-        base.get('trainer', {}).pop('resume', None)                   # a run saved before resume was kept out of it
+        base = {k: v for k, v in read_run_config(run_dir).items() if k not in ('task', 'versions')}
+        base.get('trainer', {}).get('checkpoint', {}).pop('resume', None)   # a run saved before resume was kept out of it
         cfg = load_config(cls, configs, overrides, base=base)
-        cfg.run_dir, cfg.trainer.resume = str(run_dir), cfg.trainer.resume or 'last'
-        ckpt = run_dir / 'checkpoints' / 'last.ckpt' if cfg.trainer.resume == 'last' else Path(cfg.trainer.resume)
+        ck = cfg.trainer.checkpoint
+        cfg.run_dir, ck.resume = str(run_dir), ck.resume or 'last'
+        ckpt = run_dir / 'checkpoints' / 'last.ckpt' if ck.resume == 'last' else Path(ck.resume)
         epoch = load_checkpoint(ckpt)['epoch']
         changed = resume_changes(config_from_dict(cls, base), cfg, epoch, (run_dir / 'metrics.json').is_file(),
                                  _baselines_pending(cfg, run_dir))
@@ -74,8 +75,8 @@ def _prepare_run(task_cls, configs, overrides, resume: bool, root) -> tuple:
     if cfg.run_dir:
         run_dir = Path(cfg.run_dir)
         if (run_dir / 'metrics.json').exists() or (run_dir / 'checkpoints' / 'last.ckpt').exists():
-            raise InputError(f"run_dir '{run_dir}' already holds a run; pass --resume (trainer.resume=last) to continue it "
-                             "or choose another run_dir")
+            raise InputError(f"run_dir '{run_dir}' already holds a run; pass --resume (trainer.checkpoint.resume=last) to "
+                             "continue it or choose another run_dir")
         new = not run_dir.exists()
         try: run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e: raise InputError(f"cannot create run_dir '{run_dir}': {e.strerror}") from None
@@ -89,7 +90,7 @@ def _baselines_pending(cfg, run_dir: Path) -> bool:
 
 def _write_config(task_cls, cfg, run_dir: Path, record: dict | None) -> None:
     saved = to_dict(cfg)         # where this invocation resumed from goes to resumes.jsonl: a later --resume continues last.ckpt
-    saved['trainer'] = {**saved['trainer'], 'resume': ''}
+    saved['trainer']['checkpoint']['resume'] = ''
     atomic_write(run_dir / 'config.yaml', to_yaml({'task': task_cls.name, **saved, 'versions': versions()}))
     if record is not None:
         with open(run_dir / 'resumes.jsonl', 'a') as f: f.write(json.dumps(record, default=str) + '\n')
@@ -161,7 +162,7 @@ def _baseline_config(task_cls, cfg, run_dir: Path, name: str, overrides: dict):
     if bad: raise TypeError(f"task '{task_cls.name}': baseline '{name}' overrides {bad}, not keys of its config")
     d = {**to_dict(cfg), **overrides, 'run_dir': str(run_dir / 'baselines' / name), 'baselines': False,
          'profile': False}
-    d['trainer'] = {**d['trainer'], 'resume': ''}
+    d['trainer']['checkpoint']['resume'] = ''
     return config_from_dict(run_config_class(task_cls), d)
 
 def _prepare_baseline(cfg) -> tuple | None:
@@ -171,10 +172,9 @@ def _prepare_baseline(cfg) -> tuple | None:
         new = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
         return cfg, run_dir, new, None
-    saved = read_yaml(run_dir / 'config.yaml')
-    saved = config_from_dict(type(cfg), {k: v for k, v in saved.items() if k not in ('task', 'versions')})
+    saved = config_from_dict(type(cfg), {k: v for k, v in read_run_config(run_dir).items() if k not in ('task', 'versions')})
     if (run_dir / 'metrics.json').is_file() and saved.trainer.max_epochs >= cfg.trainer.max_epochs: return None
-    cfg.trainer.resume = 'last'
+    cfg.trainer.checkpoint.resume = 'last'
     changed = resume_changes(saved, cfg, load_checkpoint(ckpt)['epoch'], finishing=True)
     record = dict(time=datetime.now().isoformat(timespec='seconds'), checkpoint=str(ckpt), changed=changed)
     return cfg, run_dir, False, record

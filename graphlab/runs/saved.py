@@ -12,14 +12,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..config import load_config, read_yaml, to_dict
+from ..config import load_config, to_dict
 from ..core import InputError, atomic_write
 from ..plots import plot_explanations
 from ..task import Task
 from ..tasks import get_task
 from ..trainer.checkpoint import load_checkpoint, load_weights
 from ..trainer.loop import Trainer
-from .directory import run_config_class, task_config
+from .directory import read_run_config, run_config_class, task_config
 
 # %% ../../nbs/09b_runs_saved.ipynb #43560920
 def _checkpoint_for(run_dir: Path, weights: str) -> Path:
@@ -40,10 +40,10 @@ def load_run(path, weights: str = 'best') -> tuple[Trainer, Task, Path]:
     elif path.is_dir(): run_dir, ckpt = path, None
     else: raise InputError(f"'{path}' is neither a run directory nor a checkpoint")
     if not (run_dir / 'config.yaml').is_file(): raise InputError(f"'{run_dir}' is not a run directory (no config.yaml)")
-    saved = read_yaml(run_dir / 'config.yaml')
+    saved = read_run_config(run_dir)
     task_cls = get_task(saved.get('task', ''))
     base = {k: v for k, v in saved.items() if k not in ('task', 'versions')}
-    cfg = load_config(run_config_class(task_cls), overrides=['trainer.devices=1', 'trainer.resume=', 'trainer.loggers=[]',
+    cfg = load_config(run_config_class(task_cls), overrides=['trainer.devices=1', 'trainer.checkpoint.resume=', 'trainer.loggers=[]',
                                                               'trainer.progress=none', 'trainer.compile=false'], base=base)
     ckpt = ckpt or _checkpoint_for(run_dir, weights)
     task = task_cls(task_config(task_cls, cfg))

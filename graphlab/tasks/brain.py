@@ -111,7 +111,7 @@ def _load(c: BrainConfig, report: DataReport) -> BrainRecordings:
 class BrainTask(Task):
     "Region time-series windows → connectivity graph → ST-GCN forecasting or classification, or a connectome GNN."
     config_class = BrainConfig
-    defaults = {'trainer': {'max_epochs': 16, 'batch_size': 32, 'lr': 3e-3, 'weight_decay': 1e-4}}
+    defaults = {'trainer': {'max_epochs': 16, 'batch_size': 32, 'optim': {'lr': 3e-3, 'weight_decay': 1e-4}}}
     rec: BrainRecordings | None = None
 
     def __init__(self, config=None):

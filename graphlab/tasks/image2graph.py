@@ -223,7 +223,8 @@ class Image2GraphTask(Task):
     config_class = Image2GraphConfig
     monitor, mode = 'val_ari', 'max'
     half_weights = 'with bfloat16 weights its same-community logits turn NaN on held-out images (measured on a CPU)'
-    defaults = {'trainer': {'max_epochs': 4, 'batch_size': 32, 'lr': 3e-3, 'warmup_epochs': 0.3, 'weight_decay': 1e-4}}
+    defaults = {'trainer': {'max_epochs': 4, 'batch_size': 32, 'optim': {'lr': 3e-3, 'weight_decay': 1e-4},
+                            'schedule': {'warmup_epochs': 0.3}}}
     steps_by_model = {'a': ModelASteps, 'b': ModelBSteps}   # config.model -> the steps of that model
 
     def __init__(self, config=None):

@@ -88,7 +88,8 @@ class NBodyTask(Task):
     config_class = NBodyConfig
     monitor, mode = 'val_mse', 'min'
     # a CPU budget (the paper's own setting is nbs/studies/nbody_paper.yaml): its lr, batch and weight decay, fewer epochs
-    defaults = {'trainer': dict(max_epochs=30, batch_size=100, lr=5e-4, weight_decay=1e-12, scheduler='cosine')}
+    defaults = {'trainer': dict(max_epochs=30, batch_size=100, optim=dict(lr=5e-4, weight_decay=1e-12),
+                                schedule=dict(name='cosine'))}
 
     def setup(self) -> None:
         c = self.config

@@ -227,11 +227,12 @@ def default_callbacks(trainer, task, user=(), trackers=()) -> list[Callback]:
     "The callbacks of a fit, in calling order (`trackers`: the experiment trackers' callbacks, after the history)."
     c = trainer.config
     cbs = []
-    if c.patience > 0: cbs.append(EarlyStopping(trainer.monitor, trainer.mode, c.patience, c.min_delta, c.check_finite))
-    if c.swa: cbs.append(SWA(c.swa_start, c.swa_lr))
+    es, swa = c.early_stop, c.swa
+    if es.patience > 0: cbs.append(EarlyStopping(trainer.monitor, trainer.mode, es.patience, es.min_delta, es.check_finite))
+    if swa.enabled: cbs.append(SWA(swa.start, swa.lr))
     cbs += [*user, *task.callbacks(), History()]
     cbs += list(trackers)
-    cbs += [Progress(c.progress), Checkpoint(c.save_top_k)]
+    cbs += [Progress(c.progress), Checkpoint(c.checkpoint.save_top_k)]
     keys = [cb.state_key for cb in cbs]
     dup = next((k for k in keys if keys.count(k) > 1), None)
     if dup: raise InputError(f"two callbacks share the state key '{dup}'; give one a `state_key` of its own")

@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import upgrade_config
 from ..core import InputError, atomic_write
+from .config import TrainerConfig
 from .distributed import all_gather_objects
 from .optim import rescale_lr
 
@@ -37,7 +39,7 @@ def load_checkpoint(path, map_location='cpu') -> dict:
         "The error for a damaged file, pointing at the newest other readable checkpoint of its folder."
         names = ('last.ckpt', 'swa.ckpt', *sorted((p.name for p in path.parent.glob('epoch=*.ckpt')), reverse=True))
         others = [path.parent / n for n in names if n != path.name and zipfile.is_zipfile(path.parent / n)]
-        fix = (f"its folder has readable ones: {', '.join(p.name for p in others)} (e.g. trainer.resume={others[0]}, "
+        fix = (f"its folder has readable ones: {', '.join(p.name for p in others)} (e.g. trainer.checkpoint.resume={others[0]}, "
                f"or graphlab evaluate {others[0]})" if others
                else "there is no other readable checkpoint in its folder: start the run again")
         return CheckpointError(f"'{path}' is not a checkpoint: it is truncated or corrupt ({why}); {fix}")
@@ -135,10 +137,11 @@ def trainer_state(trainer) -> dict:
                 callbacks={cb.state_key: cb.state_dict() for cb in trainer.callbacks}, config=trainer.run_config)
 
 def resume_path(trainer) -> Path:
-    "The checkpoint `trainer.resume` names ('last' = `<run_dir>/checkpoints/last.ckpt`)."
-    r = trainer.config.resume
+    "The checkpoint `trainer.checkpoint.resume` names ('last' = `<run_dir>/checkpoints/last.ckpt`)."
+    r = trainer.config.checkpoint.resume
     if r != 'last': return Path(r)
-    if trainer.run_dir is None: raise InputError("trainer.resume=last needs a run directory; pass run_dir=... or a checkpoint path")
+    if trainer.run_dir is None:
+        raise InputError("trainer.checkpoint.resume=last needs a run directory; pass run_dir=... or a checkpoint path")
     return trainer.run_dir / 'checkpoints' / 'last.ckpt'
 
 def load_weights(model, path, device=None) -> dict:
@@ -167,9 +170,10 @@ def restore_trainer(trainer, path) -> None:
         raise InputError(f"checkpoint '{path}' does not fit this model or trainer config ({str(e)[:300]}); "
                          "resume with the config the run was started with") from None
     trainer.epoch, trainer.global_step = s['epoch'], s['global_step']
-    saved_lr = (s.get('config') or {}).get('trainer', {}).get('lr')
-    if saved_lr and saved_lr != trainer.config.lr:                    # a new peak learning rate, applied for real
-        rescale_lr(trainer.optimizer, trainer.scheduler, trainer.config.lr / saved_lr)
-        trainer.say(f"learning rate rescaled by {trainer.config.lr / saved_lr:g} (trainer.lr {saved_lr:g} -> {trainer.config.lr:g})")
+    saved = upgrade_config(TrainerConfig, (s.get('config') or {}).get('trainer', {}))   # checkpoints from before the sections too
+    saved_lr, lr = saved.get('optim', {}).get('lr'), trainer.config.optim.lr
+    if saved_lr and saved_lr != lr:                                   # a new peak learning rate, applied for real
+        rescale_lr(trainer.optimizer, trainer.scheduler, lr / saved_lr)
+        trainer.say(f"learning rate rescaled by {lr / saved_lr:g} (trainer.optim.lr {saved_lr:g} -> {lr:g})")
     set_rng_state(s['rng'][trainer.dist.rank])
     trainer.say(f"resumed from {path} at epoch {trainer.epoch}, step {trainer.global_step}")

@@ -134,7 +134,7 @@ class WandbLogger(TrackerCallback):
     def start(self, trainer, task):
         wandb = _require('wandb', 'wandb')
         c, online = trainer.config, _wandb_online(wandb)
-        self.run = wandb.init(project=c.wandb_project, name=c.wandb_name or trainer.run_dir.name, tags=list(c.wandb_tags),
+        self.run = wandb.init(project=c.wandb.project, name=c.wandb.name or trainer.run_dir.name, tags=list(c.wandb.tags),
                               config=trainer.run_config, dir=str(trainer.run_dir), mode='online' if online else 'offline',
                               id=self.run_id, resume='allow', settings=wandb.Settings(console='off', silent=True, init_timeout=60))
         self.run_id = self.run.id

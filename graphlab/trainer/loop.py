@@ -106,7 +106,7 @@ class Trainer:
             self.callbacks = default_callbacks(self, task, self.user_callbacks, [build_logger(n) for n in c.loggers])
             self.call('setup', task)
         with t('resume'):
-            if c.resume: self.restore(self.resume_path())
+            if c.checkpoint.resume: self.restore(self.resume_path())
         with t('compile, warm-up'):
             self.fwd_model = compiled_model(self, task) if c.compile else self.ddp_model
             if c.warmup_batches: warmup(self, task, c.warmup_batches)
@@ -203,10 +203,10 @@ class Trainer:
         return lv, True
 
     def _optimizer_step(self) -> None:
-        c, opt = self.config, self.optimizer
-        if c.clip > 0:
+        c, opt = self.config.clip, self.optimizer
+        if c.threshold > 0:
             self.scaler.unscale_(opt)  # clip the true gradients, not the scaled ones
-            clip_gradients(opt, c.clip, c.clip_algorithm)
+            clip_gradients(opt, c.threshold, c.algorithm)
         self.scaler.step(opt); self.scaler.update()
         opt.zero_grad(set_to_none=True)
         self.global_step += 1
@@ -215,7 +215,7 @@ class Trainer:
     def step_epoch_schedule(self, value: float) -> None:
         "Step an epoch-level schedule (plateau on the monitored `value`) unless a callback paused it (SWA)."
         if self.sched_every != 'epoch' or self.scheduler is None or self.schedule_paused: return
-        if self.config.scheduler == 'plateau': self.scheduler.step(value)
+        if self.config.schedule.name == 'plateau': self.scheduler.step(value)
         else: self.scheduler.step()
 
     def monitored(self, row: dict) -> float:
@@ -263,7 +263,7 @@ class Trainer:
         restore_trainer(self, path)
 
     def resume_path(self) -> Path:
-        "The checkpoint `trainer.resume` names ('last' = `<run_dir>/checkpoints/last.ckpt`)."
+        "The checkpoint `trainer.checkpoint.resume` names ('last' = `<run_dir>/checkpoints/last.ckpt`)."
         return resume_path(self)
 
     def test(self, task: Task) -> dict:
@@ -286,7 +286,7 @@ class Trainer:
         "The weights `test` uses and their model (None: `self.model`, with the best checkpoint's weights if asked)."
         if self.test_model is not None: return self.test_model
         best = next((cb.best_path for cb in self.callbacks if getattr(cb, 'best_path', None)), None)
-        if self.config.test_weights != 'best' or best is None: return 'last', None
+        if self.config.checkpoint.test_weights != 'best' or best is None: return 'last', None
         self.model.load_state_dict(load_checkpoint(best, map_location=self.device)['model'])
         return best.name, None
 

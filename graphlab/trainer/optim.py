@@ -13,31 +13,31 @@ from torch import nn
 
 # %% ../../nbs/06c_trainer_optim.ipynb #2c2441d1
 def build_optimizer(model: nn.Module, c) -> torch.optim.Optimizer:
-    "AdamW or SGD (from `TrainerConfig` `c`) over two groups: decayed weights, and undecayed biases and norm weights."
-    params = [p for p in model.parameters() if p.requires_grad]
+    "AdamW or SGD (`TrainerConfig` `c`'s `optim`) over two groups: decayed weights, and undecayed biases and norm weights."
+    c, params = c.optim, [p for p in model.parameters() if p.requires_grad]
     groups = [dict(params=[p for p in params if p.ndim >= 2], weight_decay=c.weight_decay),
               dict(params=[p for p in params if p.ndim < 2], weight_decay=0.0)]
     groups = [g for g in groups if g['params']]
-    if c.optimizer == 'sgd': return torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov)
+    if c.name == 'sgd': return torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov)
     half = params and params[0].dtype == torch.float16
     return torch.optim.AdamW(groups, lr=c.lr, eps=max(c.eps, 1e-4) if half else c.eps)
 
 def build_scheduler(opt: torch.optim.Optimizer, c, steps_per_epoch: int, mode: str):
     "The learning-rate scheduler and whether it steps per optimizer 'step' or per 'epoch'."
-    total = max(1, steps_per_epoch * c.max_epochs)
+    total, lr, c = max(1, steps_per_epoch * c.max_epochs), c.optim.lr, c.schedule
     S = torch.optim.lr_scheduler
-    if c.scheduler == 'cosine':
-        warm, floor = int(c.warmup_epochs * steps_per_epoch), c.min_lr / c.lr
+    if c.name == 'cosine':
+        warm, floor = int(c.warmup_epochs * steps_per_epoch), c.min_lr / lr
         def f(step):
             if step < warm: return (step + 1) / warm
             t = min(1.0, (step - warm) / max(1, total - warm))
             return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
         return S.LambdaLR(opt, f), 'step'
-    if c.scheduler == 'onecycle': return S.OneCycleLR(opt, max_lr=c.lr, total_steps=total), 'step'
-    if c.scheduler == 'plateau':
-        return S.ReduceLROnPlateau(opt, mode=mode, factor=c.gamma, patience=c.plateau_patience, min_lr=c.min_lr), 'epoch'
-    if c.scheduler == 'step': return S.StepLR(opt, step_size=c.step_size, gamma=c.gamma), 'epoch'
-    if c.scheduler == 'exponential': return S.ExponentialLR(opt, gamma=c.gamma), 'epoch'
+    if c.name == 'onecycle': return S.OneCycleLR(opt, max_lr=lr, total_steps=total), 'step'
+    if c.name == 'plateau':
+        return S.ReduceLROnPlateau(opt, mode=mode, factor=c.decay, patience=c.patience, min_lr=c.min_lr), 'epoch'
+    if c.name == 'step': return S.StepLR(opt, step_size=c.step_size, gamma=c.decay), 'epoch'
+    if c.name == 'exponential': return S.ExponentialLR(opt, gamma=c.decay), 'epoch'
     return None, 'epoch'
 
 

@@ -20,6 +20,7 @@ from ..task import Task
 from ..tasks import get_task
 from ..trainer.checkpoint import load_checkpoint
 from ..trainer.distributed import all_gather_objects, dist_info, launch
+from ..trainer.figures import metrics_json
 from ..trainer.loop import Trainer
 from .directory import (RESUMABLE, RunConfig, RunLock, latest_run_dir, new_run_dir, read_run_config,
                                      resume_changes, run_config_class, task_config)
@@ -189,7 +190,7 @@ def train_baselines(task_cls, cfg, run_dir, metrics: dict) -> dict:
         out.update({f'baseline_{name}_{k}': v for k, v in m.items() if k.startswith('test_') and _is_number(v)})
         out[f'baseline_{name}_epochs'] = m['epochs']
     out['baselines_trained'] = list(names)
-    if dist_info().rank == 0: atomic_write(Path(run_dir) / 'metrics.json', json.dumps(out, indent=2, default=float))
+    if dist_info().rank == 0: atomic_write(Path(run_dir) / 'metrics.json', metrics_json(out, say=False))
     return out
 
 # %% ../../nbs/09_runs.ipynb #5ed2e590

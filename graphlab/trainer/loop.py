@@ -6,7 +6,7 @@
 __all__ = ['NonFiniteLossError', 'Trainer']
 
 # %% ../../nbs/06_trainer_loop.ipynb #5c390cf5
-import json, math, time
+import math, time
 from pathlib import Path
 
 import torch
@@ -24,7 +24,7 @@ from .optim import build_optimizer, build_scheduler
 from .checkpoint import load_checkpoint, resume_path, restore_trainer, trainer_state
 from .distributed import (DistInfo, all_gather_objects, broadcast_buffers, dist_info,
                                           shard_sampler, wrap_ddp)
-from .figures import best_row, for_metrics, run_timing, val_columns
+from .figures import best_row, for_metrics, metrics_json, run_timing, val_columns
 from .step import LossSums, accumulation_window, agreed_finite, clip_gradients, nonfinite_message
 from .warmup import compiled_model, warmup
 
@@ -292,7 +292,7 @@ class Trainer:
 
     def write_metrics(self, metrics: dict) -> None:
         "Write `metrics` to `<run_dir>/metrics.json` atomically (nothing without a run directory, or off rank 0)."
-        if self.writes: atomic_write(self.run_dir / 'metrics.json', json.dumps(metrics, indent=2, default=float))
+        if self.writes: atomic_write(self.run_dir / 'metrics.json', metrics_json(metrics))
 
     @property
     def history(self):

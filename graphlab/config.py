@@ -97,11 +97,13 @@ def _unknown_key(cls, key: str, root) -> ConfigError:
     return ConfigError(f"unknown config key '{key}'{hint}; `graphlab train TASK --help` lists the keys")
 
 def _renamed(cls, k, v, prefix: str) -> ConfigError | None:
-    "The error for key `k` if `cls.renamed` (`{old name: new dotted key}`) moved it; a mapping under it is the new section."
+    ("The error for key `k` if `cls.renamed` (`{old name: new dotted key}`) moved it; "
+     "a mapping under it is the new section.")
     new = getattr(cls, 'renamed', {}).get(k)
     if new is None or isinstance(v, dict): return None
     shown = v if isinstance(v, str) else json.dumps(v)
-    return ConfigError(f"config key '{prefix}{k}' is now '{prefix}{new}' ({cls.renamed_because}); use {prefix}{new}={shown}")
+    return ConfigError(f"config key '{prefix}{k}' is now '{prefix}{new}' ({cls.renamed_because}); "
+                       f"use {prefix}{new}={shown}")
 
 def config_from_dict(cls, d: dict | None, prefix: str = '', root=None):
     "Build dataclass `cls` from a (nested) dict, checking keys and coercing types."
@@ -122,7 +124,8 @@ def config_from_dict(cls, d: dict | None, prefix: str = '', root=None):
 
 # %% ../nbs/00a_config.ipynb #d5578a08
 def upgrade_config(cls, d: dict) -> dict:
-    "`d` with the keys that `cls` and its sections renamed moved to their new place (for configs written before the rename)."
+    ("`d` with the keys that `cls` and its sections renamed moved to their new place "
+     "(for configs written before the rename).")
     moved, hints = getattr(cls, 'renamed', {}), get_type_hints(cls)
     old = {k: v for k, v in d.items() if k in moved and not isinstance(v, dict)}
     out = {k: v for k, v in d.items() if k not in old}
@@ -144,7 +147,8 @@ def resumable(default=dataclasses.MISSING, *, factory=dataclasses.MISSING):
 # %% ../nbs/00a_config.ipynb #122e9452
 def _deep_merge(a: dict, b: dict) -> dict:
     out = dict(a)
-    for k, v in b.items(): out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    for k, v in b.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 def parse_overrides(overrides) -> dict:
@@ -152,7 +156,8 @@ def parse_overrides(overrides) -> dict:
     items = overrides.items() if isinstance(overrides, dict) else []
     if not isinstance(overrides, dict):
         for o in overrides:
-            if not isinstance(o, str) or '=' not in o: raise ConfigError(f"override '{o}' is not of the form key=value (e.g. trainer.max_epochs=5)")
+            if not isinstance(o, str) or '=' not in o:
+                raise ConfigError(f"override '{o}' is not of the form key=value (e.g. trainer.max_epochs=5)")
             k, v = o.split('=', 1)
             items.append((k.strip(), v.strip()))
     out = {}
@@ -161,7 +166,8 @@ def parse_overrides(overrides) -> dict:
         d = out
         for i, p in enumerate(path):
             d = d.setdefault(p, {})
-            if not isinstance(d, dict): raise ConfigError(f"override '{k}': '{'.'.join(path[:i + 1])}' is a value, not a section")
+            if not isinstance(d, dict):
+                raise ConfigError(f"override '{k}': '{'.'.join(path[:i + 1])}' is a value, not a section")
         d[leaf] = v
     return out
 
@@ -171,9 +177,11 @@ def read_yaml(path) -> dict:
     if p.is_dir(): raise InputError(f"config file '{p}' is a folder; pass a YAML file")
     if not p.is_file(): raise InputError(f"config file '{p}' does not exist; pass an existing YAML file")
     try: d = yaml.safe_load(p.read_text(encoding='utf-8')) or {}
-    except UnicodeDecodeError: raise InputError(f"config file '{p}' is not text (not UTF-8); pass a YAML file") from None
+    except UnicodeDecodeError:
+        raise InputError(f"config file '{p}' is not text (not UTF-8); pass a YAML file") from None
     except yaml.YAMLError as e: raise InputError(f"config file '{p}' is not valid YAML: {e}") from None
-    if not isinstance(d, dict): raise InputError(f"config file '{p}' must hold a mapping of keys, got {type(d).__name__}")
+    if not isinstance(d, dict):
+        raise InputError(f"config file '{p}' must hold a mapping of keys, got {type(d).__name__}")
     return d
 
 def load_config(cls, files=(), overrides=(), base: dict | None = None):
@@ -197,7 +205,8 @@ def config_help(cls, prefix: str = '') -> list[str]:
     for f in fields(cls):
         tp = hints[f.name]
         if is_dataclass(tp):   # a heading, then the section's keys
-            lines += [f"  [{prefix + f.name}] {docs.get(f.name) or ''}".rstrip(), *config_help(tp, prefix + f.name + '.')]
+            lines += [f"  [{prefix + f.name}] {docs.get(f.name) or ''}".rstrip(),
+                      *config_help(tp, prefix + f.name + '.')]
             continue
         doc = docs.get(f.name) or ''
         lines.append(f"  {prefix + f.name:<32} {_type_name(tp):<14} {getattr(default, f.name)!r:<12} {doc}")

@@ -140,7 +140,8 @@ def modularity(adj, labels, resolution: float = 1.0) -> float:
 
 # %% ../nbs/04_metrics.ipynb #76227ec3
 def silhouette(x, labels, metric: str = 'euclidean') -> float:
-    "Mean silhouette of `labels` on features `x (N, d)` or distances (`metric='precomputed'`); `Undefined` for one cluster."
+    ("Mean silhouette of `labels` on features `x (N, d)` or distances (`metric='precomputed'`); "
+     "`Undefined` for one cluster.")
     y = _np(labels).ravel()
     _finite('silhouette', x=_np(x))
     if not 2 <= len(np.unique(y)) <= len(y) - 1:
@@ -201,7 +202,8 @@ def edge_metrics(true, pred, mask=None, threshold: float = 0.5) -> dict:
              Undefined(f"AUROC needs both edges and non-edges among the pairs; {n_true} of {len(t)} are edges"))
     return dict(edge_precision=float(prec), edge_recall=float(rec),
                 edge_f1=float(2 * tp / (n_pred + n_true)) if n_pred + n_true else 0.0,
-                edge_auroc=auroc if isinstance(auroc, Undefined) else float(auroc), adjacency_mae=float(np.abs(p - t).mean()) if len(t) else 0.0)
+                edge_auroc=auroc if isinstance(auroc, Undefined) else float(auroc),
+                adjacency_mae=float(np.abs(p - t).mean()) if len(t) else 0.0)
 
 # %% ../nbs/04_metrics.ipynb #191887ba
 def match_nodes(true_pos, pred_pos, radius: float = float('inf')) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,8 @@ class Task:
     defaults: dict = {}            # run-config defaults this task suggests, e.g. {'trainer': {'max_epochs': 40}}
     data_report = None             # a `graphlab.data.DataReport` set by `setup()` when it reads user files
     sample_options: dict = {}      # explorer controls besides the sample: name -> choices, the first the default
-    half_weights: str = ''         # why the model cannot train with half-precision weights (precision=*-true); '' = it can
+    # why the model cannot train with half-precision weights (precision=*-true); '' = it can
+    half_weights: str = ''
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.config_class()
@@ -100,7 +101,8 @@ def split_loss(loss) -> tuple[Tensor, dict[str, float]]:
     if isinstance(loss, Tensor): return loss, {}
     if not isinstance(loss, dict) or 'loss' not in loss:
         raise TypeError(f"Task.loss must return a scalar tensor or a dict with key 'loss', got {type(loss).__name__}")
-    parts = {k: float(v.detach().float().item() if isinstance(v, Tensor) else v) for k, v in loss.items() if k != 'loss'}
+    parts = {k: float(v.detach().float().item() if isinstance(v, Tensor) else v)
+             for k, v in loss.items() if k != 'loss'}
     return loss['loss'], parts
 
 # %% ../nbs/05_task.ipynb #b4a89606

@@ -45,8 +45,8 @@ def profile_run(trainer: Trainer, task: Task, metrics: dict) -> dict:
     c = trainer.config
     try: example = task.example_input(c.batch_size)
     except NotImplementedError: return metrics
-    p = profile_model(trainer.model, example=example, train=True, device=trainer.device, precision=trainer.precision.name,
-                      channels_last=c.channels_last, max_seconds=1.0, verbose=False)
+    p = profile_model(trainer.model, example=example, train=True, device=trainer.device,
+                      precision=trainer.precision.name, channels_last=c.channels_last, max_seconds=1.0, verbose=False)
     metrics = {**metrics, **p.to_dict()}
     trainer.write_metrics(metrics)
     return metrics
@@ -62,7 +62,8 @@ def _prepare_run(task_cls, configs, overrides, resume: bool, root) -> tuple:
         saved_file = run_dir / 'config.yaml'
         if not saved_file.is_file(): raise InputError(f"run_dir '{run_dir}' holds no run (no config.yaml) to resume")
         base = {k: v for k, v in read_run_config(run_dir).items() if k not in ('task', 'versions')}
-        base.get('trainer', {}).get('checkpoint', {}).pop('resume', None)   # a run saved before resume was kept out of it
+        # a run saved before resume was kept out of it
+        base.get('trainer', {}).get('checkpoint', {}).pop('resume', None)
         cfg = load_config(cls, configs, overrides, base=base)
         ck = cfg.trainer.checkpoint
         cfg.run_dir, ck.resume = str(run_dir), ck.resume or 'last'
@@ -76,8 +77,8 @@ def _prepare_run(task_cls, configs, overrides, resume: bool, root) -> tuple:
     if cfg.run_dir:
         run_dir = Path(cfg.run_dir)
         if (run_dir / 'metrics.json').exists() or (run_dir / 'checkpoints' / 'last.ckpt').exists():
-            raise InputError(f"run_dir '{run_dir}' already holds a run; pass --resume (trainer.checkpoint.resume=last) to "
-                             "continue it or choose another run_dir")
+            raise InputError(f"run_dir '{run_dir}' already holds a run; pass --resume (trainer.checkpoint.resume=last) "
+                             "to continue it or choose another run_dir")
         new = not run_dir.exists()
         try: run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e: raise InputError(f"cannot create run_dir '{run_dir}': {e.strerror}") from None
@@ -90,7 +91,8 @@ def _baselines_pending(cfg, run_dir: Path) -> bool:
     return cfg.baselines and m.is_file() and 'baselines_trained' not in json.loads(m.read_text())
 
 def _write_config(task_cls, cfg, run_dir: Path, record: dict | None) -> None:
-    saved = to_dict(cfg)         # where this invocation resumed from goes to resumes.jsonl: a later --resume continues last.ckpt
+    # where this invocation resumed from goes to resumes.jsonl: a later --resume continues last.ckpt
+    saved = to_dict(cfg)
     saved['trainer']['checkpoint']['resume'] = ''
     atomic_write(run_dir / 'config.yaml', to_yaml({'task': task_cls.name, **saved, 'versions': versions()}))
     if record is not None:
@@ -99,7 +101,8 @@ def _write_config(task_cls, cfg, run_dir: Path, record: dict | None) -> None:
 # %% ../../nbs/09_runs.ipynb #daceeb44
 def _fit_and_test(task_cls, cfg, run_dir, callbacks=(), new: bool = False, ready=None) -> tuple[Trainer, Task, dict]:
     "Set up, train, test and profile one run (in this process, which may be one of several); `ready()` after set-up."
-    task = task_cls(task_config(task_cls, cfg))    # set up apart from `fit`, so a failed set-up can remove a new run_dir
+    # set up apart from `fit`, so a failed set-up can remove a new run_dir
+    task = task_cls(task_config(task_cls, cfg))
     trainer = Trainer(cfg.trainer, run_dir=run_dir, seed=cfg.seed, run_config={'task': task_cls.name, **to_dict(cfg)},
                       callbacks=callbacks)
     try: trainer.setup(task)
@@ -109,7 +112,8 @@ def _fit_and_test(task_cls, cfg, run_dir, callbacks=(), new: bool = False, ready
     if ready is not None: ready()
     trainer.fit(task)
     metrics = trainer.test(task)
-    if cfg.profile and trainer.is_global_zero and trainer.dist.world_size == 1: metrics = profile_run(trainer, task, metrics)
+    if cfg.profile and trainer.is_global_zero and trainer.dist.world_size == 1:
+        metrics = profile_run(trainer, task, metrics)
     return trainer, task, metrics
 
 # %% ../../nbs/09_runs.ipynb #1ecea8d4
@@ -136,7 +140,8 @@ def _train(task_cls, prepare, callbacks=()) -> RunResult | None:
     cfg, run_dir, new, record = prepared
     lock = RunLock(run_dir) if run_dir is not None and info.rank == 0 else None
     try:
-        write = lambda: _write_config(task_cls, cfg, run_dir, record) if run_dir is not None and info.rank == 0 else None
+        write = lambda: (_write_config(task_cls, cfg, run_dir, record) if run_dir is not None and info.rank == 0
+                         else None)
         if record is None or cfg.trainer.devices > 1: write()    # a resume is recorded once its checkpoint is restored
         if cfg.trainer.devices > 1 and info.world_size == 1:
             if callbacks: raise InputError("callbacks cannot be passed to processes started for trainer.devices > 1; "
@@ -147,7 +152,8 @@ def _train(task_cls, prepare, callbacks=()) -> RunResult | None:
                        cfg.trainer.devices)
                 r = RunResult(run_dir, json.loads(result.read_text()), cfg, None, None)
         else:
-            trainer, t, metrics = _fit_and_test(task_cls, cfg, run_dir, callbacks, new, None if record is None else write)
+            trainer, t, metrics = _fit_and_test(task_cls, cfg, run_dir, callbacks, new,
+                                                None if record is None else write)
             r = RunResult(run_dir, metrics, cfg, trainer, t)
         if cfg.baselines and run_dir is not None: r.metrics = train_baselines(task_cls, cfg, run_dir, r.metrics)
         return r
@@ -173,7 +179,8 @@ def _prepare_baseline(cfg) -> tuple | None:
         new = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
         return cfg, run_dir, new, None
-    saved = config_from_dict(type(cfg), {k: v for k, v in read_run_config(run_dir).items() if k not in ('task', 'versions')})
+    saved = config_from_dict(type(cfg), {k: v for k, v in read_run_config(run_dir).items()
+                                         if k not in ('task', 'versions')})
     if (run_dir / 'metrics.json').is_file() and saved.trainer.max_epochs >= cfg.trainer.max_epochs: return None
     cfg.trainer.checkpoint.resume = 'last'
     changed = resume_changes(saved, cfg, load_checkpoint(ckpt)['epoch'], finishing=True)

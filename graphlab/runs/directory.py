@@ -24,8 +24,10 @@ class RunConfig:
     "Keys every run has, next to the task's own."
     seed: int = 0          # seeds weights, data order, dropout and augmentation
     run_dir: str = resumable('')  # results directory; '' = outputs/runs/<task>/<date-time>
-    profile: bool = resumable(True)  # after testing, add the model's FLOPs, latency, throughput, memory (profile_*) to the metrics
-    baselines: bool = resumable(True)  # then train the task's baselines (Task.baselines) like it, in <run_dir>/baselines/<name>/
+    # after testing, add the model's FLOPs, latency, throughput, memory (profile_*) to the metrics
+    profile: bool = resumable(True)
+    # then train the task's baselines (Task.baselines) like it, in <run_dir>/baselines/<name>/
+    baselines: bool = resumable(True)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)  # the trainer section
 
 def run_config_class(task_cls: type[Task]) -> type:
@@ -37,7 +39,8 @@ def run_config_class(task_cls: type[Task]) -> type:
     fs = [(f.name, hints[f.name], field(default=f.default, default_factory=f.default_factory))
           for f in fields(task_cls.config_class)]
     validate = lambda self: task_config(task_cls, self)  # the task config's own checks, at load time
-    return make_dataclass(f"{task_cls.__name__}RunConfig", fs, bases=(RunConfig,), namespace={'__post_init__': validate})
+    return make_dataclass(f"{task_cls.__name__}RunConfig", fs, bases=(RunConfig,),
+                          namespace={'__post_init__': validate})
 
 def task_config(task_cls: type[Task], run_cfg):
     "The task's own config object from a run config."
@@ -63,11 +66,14 @@ def new_run_dir(task: str, root='outputs/runs') -> Path:
 def latest_run_dir(task: str, root='outputs/runs') -> Path:
     "The newest run of `task` (it must have a `last.ckpt` to be resumed)."
     runs = sorted((p.parent for p in Path(root, task).glob('*/config.yaml')), key=lambda p: (p.stat().st_mtime, p.name))
-    if not runs: raise InputError(f"no run of task '{task}' under {Path(root, task)} to resume; train one first or pass run_dir=...")
+    if not runs:
+        raise InputError(f"no run of task '{task}' under {Path(root, task)} to resume; "
+                         "train one first or pass run_dir=...")
     newest = runs[-1]
     if not (newest / 'checkpoints' / 'last.ckpt').is_file():
-        raise InputError(f"the newest run of task '{task}', {newest}, has no checkpoint (it stopped before its first epoch "
-                         "ended), so there is nothing to resume; start a new run, or pass run_dir=... to resume another")
+        raise InputError(f"the newest run of task '{task}', {newest}, has no checkpoint "
+                         "(it stopped before its first epoch ended), so there is nothing to resume; "
+                         "start a new run, or pass run_dir=... to resume another")
     return newest
 
 class RunLock:
@@ -75,7 +81,8 @@ class RunLock:
     def __init__(self, run_dir):
         self.path = Path(run_dir) / '.lock'
         try: self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e: raise InputError(f"cannot write in run directory '{self.path.parent}': {e.strerror}") from None
+        except OSError as e:
+            raise InputError(f"cannot write in run directory '{self.path.parent}': {e.strerror}") from None
         try: fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             pid = os.pread(self.fd, 32, 0).decode(errors='replace').strip() or '?'
@@ -90,10 +97,12 @@ class RunLock:
     def __exit__(self, *a): self.release()
 
 # %% ../../nbs/09a_runs_directory.ipynb #613a01e6
-RESUMABLE = tuple(config_keys(RunConfig, flag='resumable'))   # the fields marked `resumable` in RunConfig and TrainerConfig
+# the fields marked `resumable` in RunConfig and TrainerConfig
+RESUMABLE = tuple(config_keys(RunConfig, flag='resumable'))
 
 def resume_changes(saved, new, epoch: int, tested: bool = True, finishing: bool = False) -> dict:
-    "The changed keys `{key: [old, new]}` of a resume from a checkpoint at `epoch`; refused ones raise a `ConfigError`; `tested`: the run has its metrics; `finishing`: only baselines left."
+    ("The changed keys `{key: [old, new]}` of a resume from a checkpoint at `epoch`; "
+     "refused ones raise a `ConfigError`; `tested`: the run has its metrics; `finishing`: only baselines left.")
     a, b = flatten_dict(to_dict(saved)), flatten_dict(to_dict(new))
     changed = {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
     refused = [k for k in changed if k not in RESUMABLE]
@@ -101,7 +110,8 @@ def resume_changes(saved, new, epoch: int, tested: bool = True, finishing: bool 
         raise ConfigError("a resumed run keeps its config; these keys differ from the run's: " +
                           ', '.join(f"{k} ({changed[k][0]!r} -> {changed[k][1]!r})" for k in refused) +
                           ". Drop them, or start a new run with them")
-    if not finishing and (new.trainer.max_epochs < epoch or (tested and new.trainer.max_epochs == epoch)):   # untested: resuming only tests it
-        raise ConfigError(f"the checkpoint is at epoch {epoch} and trainer.max_epochs={new.trainer.max_epochs}: nothing left "
-                          f"to train; pass trainer.max_epochs={epoch + 1} or more to extend the run")
+    # untested: resuming only tests it
+    if not finishing and (new.trainer.max_epochs < epoch or (tested and new.trainer.max_epochs == epoch)):
+        raise ConfigError(f"the checkpoint is at epoch {epoch} and trainer.max_epochs={new.trainer.max_epochs}: "
+                          f"nothing left to train; pass trainer.max_epochs={epoch + 1} or more to extend the run")
     return {k: v for k, v in changed.items() if k not in ('run_dir', 'trainer.checkpoint.resume')}

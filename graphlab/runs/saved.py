@@ -27,7 +27,8 @@ def _checkpoint_for(run_dir: Path, weights: str) -> Path:
     if weights == 'last': p = ck / 'last.ckpt'
     elif weights == 'swa': p = ck / 'swa.ckpt'
     elif weights == 'best':
-        best = load_checkpoint(ck / 'last.ckpt').get('callbacks', {}).get('Checkpoint', {}).get('best') if (ck / 'last.ckpt').is_file() else None
+        best = (load_checkpoint(ck / 'last.ckpt').get('callbacks', {}).get('Checkpoint', {}).get('best')
+                if (ck / 'last.ckpt').is_file() else None)
         p = ck / best[0][1] if best else ck / 'last.ckpt'
     else: raise InputError(f"--weights {weights!r}: expected best, last or swa")
     if not p.is_file(): raise InputError(f"run '{run_dir}' has no {weights} weights ({p} does not exist)")
@@ -43,8 +44,9 @@ def load_run(path, weights: str = 'best') -> tuple[Trainer, Task, Path]:
     saved = read_run_config(run_dir)
     task_cls = get_task(saved.get('task', ''))
     base = {k: v for k, v in saved.items() if k not in ('task', 'versions')}
-    cfg = load_config(run_config_class(task_cls), overrides=['trainer.devices=1', 'trainer.checkpoint.resume=', 'trainer.loggers=[]',
-                                                              'trainer.progress=none', 'trainer.compile=false'], base=base)
+    cfg = load_config(run_config_class(task_cls),
+                      overrides=['trainer.devices=1', 'trainer.checkpoint.resume=', 'trainer.loggers=[]',
+                                 'trainer.progress=none', 'trainer.compile=false'], base=base)
     ckpt = ckpt or _checkpoint_for(run_dir, weights)
     task = task_cls(task_config(task_cls, cfg))
     trainer = Trainer(cfg.trainer, run_dir=None, seed=cfg.seed, run_config={'task': task_cls.name, **to_dict(cfg)})
@@ -66,11 +68,13 @@ def evaluate_run(path, split: str = 'test', weights: str = 'best') -> dict:
 def explain_run(path, method: str = 'gradcam', n: int = 8, weights: str = 'best') -> Path:
     "Explanation maps of `n` test images of a saved image-task run; writes `.npz` and a figure into `explanations/`."
     if n < 1: raise InputError(f"--n {n}: expected at least one image")
-    from graphlab.explain import explain, explain_method   # here, not at the top: only explaining needs captum (~0.5 s to import)
+    # here, not at the top: only explaining needs captum (~0.5 s to import)
+    from graphlab.explain import explain, explain_method
     method = explain_method(method)
     trainer, task, ckpt = load_run(path, weights)
     if not hasattr(task, 'test_batch'):
-        raise InputError(f"task '{task.name}' is not an image task (it has no test_batch); explain works for image tasks such as classify")
+        raise InputError(f"task '{task.name}' is not an image task (it has no test_batch); "
+                         "explain works for image tasks such as classify")
     if n > len(task.datasets['test']):
         raise InputError(f"--n {n}: the run's test split has {len(task.datasets['test'])} images; pass --n "
                          f"{len(task.datasets['test'])} or fewer")
@@ -81,8 +85,10 @@ def explain_run(path, method: str = 'gradcam', n: int = 8, weights: str = 'best'
     out = ckpt.parent.parent / 'explanations'
     out.mkdir(exist_ok=True)
     npz = out / f"{method}-{ckpt.stem}.npz"
-    atomic_write(npz, lambda f: np.savez_compressed(f, maps=maps.numpy(), images=x.numpy(), labels=y.numpy(), predicted=pred.numpy()))
+    atomic_write(npz, lambda f: np.savez_compressed(f, maps=maps.numpy(), images=x.numpy(), labels=y.numpy(),
+                                                    predicted=pred.numpy()))
     fig = plot_explanations(x, {method: maps}, titles=[f"true {int(a)} / pred {int(b)}" for a, b in zip(y, pred)])
-    atomic_write(out / f"{method}-{ckpt.stem}.png", lambda f: fig.savefig(f, format='png', dpi=100, bbox_inches='tight'))
+    atomic_write(out / f"{method}-{ckpt.stem}.png",
+                 lambda f: fig.savefig(f, format='png', dpi=100, bbox_inches='tight'))
     plt.close(fig)
     return npz

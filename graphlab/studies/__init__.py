@@ -13,4 +13,6 @@ from .grid import (aggregate, configuration, expand_grid, find_study, flat_param
                                 Study, study_folders, summarize)
 from .runner import StudyOptions, run_study, study
 
-_all_ = ['aggregate', 'configuration', 'expand_grid', 'find_study', 'flat_params', 'Grid', 'GRID_KEYS', 'list_studies', 'load_grid', 'mean_ci', 'run_names', 'shipped_studies', 'STATUS_COLUMNS', 'Study', 'study_folders', 'summarize', 'StudyOptions', 'run_study', 'study']
+_all_ = ['aggregate', 'configuration', 'expand_grid', 'find_study', 'flat_params', 'Grid', 'GRID_KEYS', 'list_studies',
+         'load_grid', 'mean_ci', 'run_names', 'shipped_studies', 'STATUS_COLUMNS', 'Study', 'study_folders',
+         'summarize', 'StudyOptions', 'run_study', 'study']

@@ -27,6 +27,7 @@ def get_task(name: str) -> type[Task]:
         except ModuleNotFoundError as e:
             if e.name != f'graphlab.tasks.{name}': raise
     if name not in TASKS:
-        raise InputError(f"unknown task '{name}'{suggest(name, task_names())}; choose one of: {', '.join(task_names())}")
+        raise InputError(f"unknown task '{name}'{suggest(name, task_names())}; "
+                         f"choose one of: {', '.join(task_names())}")
     return TASKS[name]
 

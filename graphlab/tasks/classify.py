@@ -26,18 +26,22 @@ from ..trainer.callbacks import Callback
 class ClassifyConfig:
     "Options of the `classify` task."
     data: str = 'digits'          # image dataset: digits | fine_detail | folder
-    model: str = 'small_cnn'      # classifier from the zoo, e.g. small_cnn, resnet18, mobilenetv2_050 (graphlab.models.cnn)
-    resolution: int = 0           # image side in pixels; 0 = the dataset's default (digits 8, fine_detail 32, folder 64)
+    # classifier from the zoo, e.g. small_cnn, resnet18, mobilenetv2_050 (graphlab.models.cnn)
+    model: str = 'small_cnn'
+    # image side in pixels; 0 = the dataset's default (digits 8, fine_detail 32, folder 64)
+    resolution: int = 0
     data_root: str = ''           # data=folder: a folder with one sub-folder of images per class
     n_samples: int = 0            # data=fine_detail: images to generate; 0 = the dataset's default (1200)
     difficulty: float = 0.5       # data=fine_detail: 0 = large marks, little noise ... 1 = small marks, more noise
     data_seed: int = 0            # data=fine_detail: seed of the generated scenes (the same at every resolution)
     split_seed: int = 0           # seed of the train/val/test split, fixed across training seeds
-    augment: float = 0.0          # augmentation strength: 0 = off, 1 = standard (crop, colour, blur; scaled with resolution)
+    # augmentation strength: 0 = off, 1 = standard (crop, colour, blur; scaled with resolution)
+    augment: float = 0.0
     width_mult: float = 1.0       # model channel-width multiplier (0.25 = a quarter of the channels)
     stem_stride: int = 1          # stride of the model's first layer (4 for 224+ px images)
     label_smoothing: float = 0.0  # cross-entropy label smoothing, in [0, 1)
-    pixel_baselines: bool = True  # after testing, add the majority class and pixel logistic regression on the test images
+    # after testing, add the majority class and pixel logistic regression on the test images
+    pixel_baselines: bool = True
 
     def __post_init__(self):
         if not 0 <= self.label_smoothing < 1:
@@ -114,7 +118,8 @@ class ClassifyTask(Task):
 
     @property
     def sample_options(self) -> dict:
-        "The explorer's choice of explanation method (graphlab.explain, imported only when asked: captum is slow to import)."
+        ("The explorer's choice of explanation method "
+         "(graphlab.explain, imported only when asked: captum is slow to import).")
         from graphlab.explain import EXPLAIN_METHODS
         return {'method': list(EXPLAIN_METHODS)}
 
@@ -124,13 +129,15 @@ def _arrays(ds) -> tuple:
     return torch.stack(x).flatten(1).double().numpy(), torch.as_tensor(y).numpy()
 
 def pixel_baselines(data: ImageData, seed: int = 0) -> dict:
-    "Test accuracy and macro F1 of the majority class and of logistic regression on pixels, both fitted on the training split."
+    ("Test accuracy and macro F1 of the majority class and of logistic regression on pixels, "
+     "both fitted on the training split.")
     from sklearn.linear_model import LogisticRegression     # scikit-learn is imported when used (about 0.5 s)
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     (xtr, ytr), (xte, yte) = _arrays(data.splits['train']), _arrays(data.splits['test'])
     lr = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000, random_state=seed)).fit(xtr, ytr)
-    preds = {'majority': torch.full((len(yte),), int(torch.as_tensor(ytr).bincount().argmax())), 'logreg': lr.predict(xte)}
+    preds = {'majority': torch.full((len(yte),), int(torch.as_tensor(ytr).bincount().argmax())),
+             'logreg': lr.predict(xte)}
     out = {}
     for name, p in preds.items():
         m = classification_metrics(yte, p, num_classes=data.num_classes)
@@ -139,7 +146,8 @@ def pixel_baselines(data: ImageData, seed: int = 0) -> dict:
 
 class PixelBaselines(Callback):
     "Adds `pixel_baselines` of the task's data to the held-out metrics."
-    def on_test_end(self, trainer, task, metrics: dict) -> None: metrics.update(pixel_baselines(task.data, metrics.get('seed', 0)))
+    def on_test_end(self, trainer, task, metrics: dict) -> None:
+        metrics.update(pixel_baselines(task.data, metrics.get('seed', 0)))
 
 # %% ../../nbs/05b_tasks_classify.ipynb #d765feba
 from fastcore.basics import patch
@@ -147,7 +155,8 @@ from fastcore.basics import patch
 @patch
 def show_sample(self: ClassifyTask, model: nn.Module, index: int, fig, split: str = 'test', method: str = 'gradcam'):
     "Image `index` of `split` with its true class, and `method`'s map for the predicted class with its probability."
-    from graphlab.explain import explain   # here, not at the top: captum is slow to import (~0.5 s), only drawing needs it
+    # here, not at the top: captum is slow to import (~0.5 s), only drawing needs it
+    from graphlab.explain import explain
     if self.data is None: self.setup()
     x, y = self.datasets[split][index]
     xb = x[None].to(next(model.parameters()).device)

@@ -25,7 +25,8 @@ from ..trainer.callbacks import Callback
 
 # %% ../../nbs/05c_tasks_com.ipynb #67a4878a
 def com_metrics(true: Tensor, pred: Tensor) -> dict:
-    "MAE, MSE, RMSE overall and per axis, and `dist`: the mean Euclidean distance (rotation-invariant, unlike per-axis errors)."
+    ("MAE, MSE, RMSE overall and per axis, and `dist`: "
+     "the mean Euclidean distance (rotation-invariant, unlike per-axis errors).")
     return {**regression_metrics(true, pred, 'xyz'), 'dist': float((pred.double() - true.double()).norm(dim=-1).mean())}
 
 COM_MODELS = ('egnn', 'gcn')
@@ -34,7 +35,8 @@ GRAPH_KINDS = ('radius', 'knn')
 @dataclass
 class CoMConfig:
     "Options of the `com` task."
-    data_dir: str = ''         # folder of .npz/.pt graph files; '' = the default synthetic set (written once under data/com/)
+    # folder of .npz/.pt graph files; '' = the default synthetic set (written once under data/com/)
+    data_dir: str = ''
     n_graphs: int = 2000       # data_dir='': graphs in the generated set
     data_seed: int = 0         # data_dir='': seed of the generated set
     max_graphs: int = 0        # read only the first N files (by name); 0 = all
@@ -45,12 +47,15 @@ class CoMConfig:
     model: str = 'egnn'        # egnn (equivariant) | gcn (the original system's GCN baseline)
     hidden_dim: int = 32       # width of node features and MLPs
     num_layers: int = 3        # EGNN or GCN layers
-    impl: str = 'edges'        # EGNN implementation: edges (edge lists) | dense (padded (B, N, .) batches); see benchmarks/com.py
+    # EGNN implementation: edges (edge lists) | dense (padded (B, N, .) batches); see benchmarks/com.py
+    impl: str = 'edges'
     loss: str = 'mae'          # training loss: mae | mse | huber | smooth_l1
-    eval_seed: int = 0         # seed of the random rotations, reflections, translations and permutations of the test checks
+    # seed of the random rotations, reflections, translations and permutations of the test checks
+    eval_seed: int = 0
 
     def __post_init__(self):
-        for k, allowed in (('model', COM_MODELS), ('graph', GRAPH_KINDS), ('impl', EGNN_IMPLS), ('loss', REGRESSION_LOSSES)):
+        for k, allowed in (('model', COM_MODELS), ('graph', GRAPH_KINDS), ('impl', EGNN_IMPLS),
+                           ('loss', REGRESSION_LOSSES)):
             if getattr(self, k) not in allowed:
                 raise ConfigError(f"config key '{k}': {getattr(self, k)!r} is not one of {', '.join(allowed)}")
         for k in ('n_graphs', 'hidden_dim', 'num_layers', 'k'):
@@ -85,21 +90,23 @@ def transform_graph(g: dict, Q: np.ndarray, t: np.ndarray, perm: np.ndarray) -> 
 # %% ../../nbs/05c_tasks_com.ipynb #cb8c1aa2
 @torch.no_grad()
 def predict_graphs(model: nn.Module, graphs: list[dict], dtype=None, batch_size: int = 256) -> Tensor:
-    "Centres `(len(graphs), 3)` that `model` predicts for `graphs` (inputs in `dtype`, default the model's; float64 on the CPU)."
+    ("Centres `(len(graphs), 3)` that `model` predicts for `graphs` "
+     "(inputs in `dtype`, default the model's; float64 on the CPU).")
     p = next(model.parameters())
     dtype = dtype or p.dtype
     model.eval()
     out = []
     for s in range(0, len(graphs), batch_size):
         b = collate_graphs(graphs[s:s + batch_size], dtype)
-        out.append(model(b['h'].to(p.device), b['pos'].to(p.device), b['edge_index'].to(p.device), b['batch'].to(p.device),
-                         b['num_graphs']).double().cpu())
+        out.append(model(b['h'].to(p.device), b['pos'].to(p.device), b['edge_index'].to(p.device),
+                         b['batch'].to(p.device), b['num_graphs']).double().cpu())
     return torch.cat(out)
 
 def random_transforms(n_nodes: list[int], seed: int) -> list[tuple]:
     "One (orthogonal map, translation, node permutation) per graph; half of the maps are reflections."
     rng = np.random.default_rng(seed)
-    return [(random_rotation(rng, reflect=rng.random() < 0.5), rng.uniform(-5, 5, 3), rng.permutation(n)) for n in n_nodes]
+    return [(random_rotation(rng, reflect=rng.random() < 0.5), rng.uniform(-5, 5, 3), rng.permutation(n))
+            for n in n_nodes]
 
 class HeldOutChecks(Callback):
     "Adds `task.transformed_metrics(trainer.model)` (rotated test set, equivariance error) to the test metrics."
@@ -152,14 +159,16 @@ class CoMTask(Task):
         return {'gcn': {'model': 'gcn'}} if self.config.model == 'egnn' else {}
 
     def example_input(self, batch_size: int = 1) -> dict:
-        "Model inputs (keyword arguments) of `batch_size` test graphs, for the profiler; it counts graphs via `num_graphs`."
+        ("Model inputs (keyword arguments) of `batch_size` test graphs, for the profiler; "
+         "it counts graphs via `num_graphs`.")
         if self.in_dim is None: self.setup()
         test = self.datasets['test']
         b = collate_graphs([test[i % len(test)] for i in range(batch_size)])
         return dict(h=b['h'], x=b['pos'], edge_index=b['edge_index'], batch=b['batch'], num_graphs=b['num_graphs'])
 
     def transformed_metrics(self, model: nn.Module) -> dict:
-        "Metrics on a randomly rotated/reflected, translated and permuted copy of the test set, and the equivariance error."
+        ("Metrics on a randomly rotated/reflected, translated and permuted copy of the test set, "
+         "and the equivariance error.")
         test = self.datasets['test']
         tf = random_transforms([len(g['pos']) for g in test], self.config.eval_seed)
         moved = [transform_graph(g, *t) for g, t in zip(test, tf)]

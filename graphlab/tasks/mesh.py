@@ -105,8 +105,8 @@ class MeshTask(Task):
     "Mesh classification and embedding: a DGCNN trained with cross-entropy plus an online triplet loss."
     config_class = MeshConfig
     monitor, mode = 'val_accuracy', 'max'
-    defaults = {'trainer': {'max_epochs': 50, 'batch_size': 1, 'optim': {'lr': 3e-3}, 'checkpoint': {'test_weights': 'last'},
-                            'threads': 1}}
+    defaults = {'trainer': {'max_epochs': 50, 'batch_size': 1, 'optim': {'lr': 3e-3},
+                            'checkpoint': {'test_weights': 'last'}, 'threads': 1}}
     num_classes: int = 0
     class_names: list | None = None   # names of the classes, when known (the generated shapes)
 

@@ -32,9 +32,11 @@ class NBodyConfig:
     data_seed: int = 0         # seed of the simulation (val and test use data_seed + 1, + 2)
     hidden_dim: int = 64       # EGNN width (the paper: 64)
     num_layers: int = 4        # EGNN layers (the paper: 4)
-    impl: str = 'edges'        # EGNN implementation: edges | dense (5 fully connected nodes: edges 1.1x faster, benchmarks/com.py)
+    # EGNN implementation: edges | dense (5 fully connected nodes: edges 1.1x faster, benchmarks/com.py)
+    impl: str = 'edges'
     loss: str = 'mse'          # training loss: mse (the paper) | mae | huber | smooth_l1
-    eval_seed: int = 0         # seed of the random rotations, reflections, translations and permutations of the test checks
+    # seed of the random rotations, reflections, translations and permutations of the test checks
+    eval_seed: int = 0
 
     def __post_init__(self):
         for k in ('n_train', 'n_val', 'n_test', 'hidden_dim', 'num_layers'):
@@ -49,7 +51,8 @@ def split_systems(d: dict[str, Tensor]) -> list[dict]:
     return [{k: v[i] for k, v in d.items()} for i in range(len(d['pos']))]
 
 def collate_systems(samples: list[dict], dtype: torch.dtype = torch.float32) -> dict:
-    "A batch of fully connected particle systems: `h, pos, vel, target`, `edge_index`, `edge_attr`, `batch`, `num_graphs`."
+    ("A batch of fully connected particle systems: `h, pos, vel, target`, `edge_index`, `edge_attr`, "
+     "`batch`, `num_graphs`.")
     B, P = len(samples), len(samples[0]['pos'])
     cat = lambda k: torch.cat([s[k] for s in samples]).to(dtype)
     i, j = torch.nonzero(~torch.eye(P, dtype=torch.bool), as_tuple=True)
@@ -78,7 +81,8 @@ def predict_systems(model: nn.Module, systems: list[dict], dtype=None, batch_siz
     model.eval()
     out = []
     for s in range(0, len(systems), batch_size):
-        b = {k: v.to(dev) if isinstance(v, Tensor) else v for k, v in collate_systems(systems[s:s + batch_size], dtype).items()}
+        b = {k: v.to(dev) if isinstance(v, Tensor) else v
+             for k, v in collate_systems(systems[s:s + batch_size], dtype).items()}
         out.append(model(b['h'], b['pos'], b['edge_index'], b['batch'], b['edge_attr'], b['vel'])[1].double().cpu())
     return torch.cat(out)
 
@@ -87,7 +91,8 @@ class NBodyTask(Task):
     "Charged N-body dynamics (the EGNN paper's benchmark): positions 1,000 steps ahead, MSE."
     config_class = NBodyConfig
     monitor, mode = 'val_mse', 'min'
-    # a CPU budget (the paper's own setting is nbs/studies/nbody_paper.yaml): its lr, batch and weight decay, fewer epochs
+    # a CPU budget (the paper's own setting is nbs/studies/nbody_paper.yaml):
+    # its lr, batch and weight decay, fewer epochs
     defaults = {'trainer': dict(max_epochs=30, batch_size=100, optim=dict(lr=5e-4, weight_decay=1e-12),
                                 schedule=dict(name='cosine'))}
 
@@ -112,7 +117,8 @@ class NBodyTask(Task):
     def compute_metrics(self, collected: list) -> dict:
         pred, true, pos, vel = (torch.cat(t) for t in zip(*collected))
         mse = lambda p: float(((p.double() - true.double()) ** 2).mean())
-        return {**regression_metrics(true, pred, 'xyz'), 'static_mse': mse(pos), 'linear_mse': mse(pos + HORIZON_TIME * vel)}
+        return {**regression_metrics(true, pred, 'xyz'), 'static_mse': mse(pos),
+                'linear_mse': mse(pos + HORIZON_TIME * vel)}
 
     def callbacks(self) -> list: return [HeldOutChecks(), PaperFigures()]
 
@@ -121,9 +127,10 @@ class NBodyTask(Task):
         test = self.datasets['test']
         rng = np.random.default_rng(self.config.eval_seed)
         P = len(test[0]['pos'])
-        tfs = [(torch.as_tensor(random_rotation(rng, reflect=rng.random() < 0.5)), torch.as_tensor(rng.uniform(-5, 5, 3)),
-                torch.as_tensor(rng.permutation(P))) for _ in test]
-        moved = [dict(pos=(s['pos'] @ Q.T + t)[p], vel=(s['vel'] @ Q.T)[p], charge=s['charge'][p], target=(s['target'] @ Q.T + t)[p])
+        tfs = [(torch.as_tensor(random_rotation(rng, reflect=rng.random() < 0.5)),
+                torch.as_tensor(rng.uniform(-5, 5, 3)), torch.as_tensor(rng.permutation(P))) for _ in test]
+        moved = [dict(pos=(s['pos'] @ Q.T + t)[p], vel=(s['vel'] @ Q.T)[p], charge=s['charge'][p],
+                      target=(s['target'] @ Q.T + t)[p])
                  for s, (Q, t, p) in zip(test, tfs)]
         true = torch.cat([s['target'] for s in moved])
         out = {'rotated_mse': float(((predict_systems(model, moved) - true) ** 2).mean())}

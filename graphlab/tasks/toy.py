@@ -36,13 +36,15 @@ class Toy(Task):
         g, n = torch.Generator().manual_seed(0), self.config.n
         y = torch.randint(0, 4, (3 * n,), generator=g)
         x = torch.stack([y % 2, y // 2], 1).float() * 2 - 1 + 0.6 * torch.randn(3 * n, 2, generator=g)
-        if self.config.arch == 'conv': x = x[:, :1, None, None] * torch.ones(1, 1, 8, 8) + x[:, 1:, None, None] * torch.eye(8)  # (N, 1, 8, 8)
+        if self.config.arch == 'conv':
+            x = x[:, :1, None, None] * torch.ones(1, 1, 8, 8) + x[:, 1:, None, None] * torch.eye(8)  # (N, 1, 8, 8)
         ds = TensorDataset(x, y)
         self.datasets = {k: Subset(ds, range(i * n, (i + 1) * n)) for i, k in enumerate(['train', 'val', 'test'])}
 
     def build_model(self) -> nn.Module:
         if self.config.arch == 'conv':
-            return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.Linear(512, 4))
+            return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(),
+                                 nn.Linear(512, 4))
         if self.config.arch == 'linear': return nn.Linear(2, 4)
         return nn.Sequential(nn.Linear(2, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 4))
 

@@ -27,9 +27,11 @@ class Callback:
     def on_epoch_start(self, trainer, task) -> None: "Before an epoch's training batches."
     def on_batch_end(self, trainer, task, i: int, loss: float) -> None: "After training micro-batch `i` (its loss)."
     def on_evaluate_end(self, trainer, task, split: str, metrics: dict) -> None: "After a split is evaluated."
-    def on_epoch_end(self, trainer, task, row: dict) -> None: "After an epoch (its row: train, val, lr); may add to `row`."
+    def on_epoch_end(self, trainer, task, row: dict) -> None:
+        "After an epoch (its row: train, val, lr); may add to `row`."
     def on_fit_end(self, trainer, task) -> None: "After the last epoch (early stopping included)."
-    def on_test_end(self, trainer, task, metrics: dict) -> None: "After the held-out metrics are computed; may add to them."
+    def on_test_end(self, trainer, task, metrics: dict) -> None:
+        "After the held-out metrics are computed; may add to them."
     def state_dict(self) -> dict: return {}
     def load_state_dict(self, state: dict) -> None: pass
     @property
@@ -48,7 +50,8 @@ class EarlyStopping(Callback):
     def __init__(self, monitor: str, mode: str = 'min', patience: int = 3, min_delta: float = 0.0,
                  check_finite: bool = True):
         if patience < 1: raise InputError(f"early stopping patience={patience}: expected >= 1")
-        self.monitor, self.mode, self.patience, self.min_delta, self.check_finite = monitor, mode, patience, min_delta, check_finite
+        (self.monitor, self.mode, self.patience, self.min_delta,
+         self.check_finite) = monitor, mode, patience, min_delta, check_finite
         self.best, self.wait, self.reason = None, 0, ''
 
     def step(self, value: float) -> bool:
@@ -157,7 +160,8 @@ class Progress(Callback):
     def on_epoch_start(self, trainer, task):
         import time
         self.t0, self.samples = time.perf_counter(), 0
-        self.bar = progress_bar(trainer.batches_per_epoch, f"epoch {trainer.epoch + 1}/{trainer.config.max_epochs}", self.show)
+        self.bar = progress_bar(trainer.batches_per_epoch, f"epoch {trainer.epoch + 1}/{trainer.config.max_epochs}",
+                                self.show)
 
     def on_batch_end(self, trainer, task, i, loss):
         import time
@@ -193,7 +197,8 @@ class Checkpoint(Callback):
 
     def setup(self, trainer, task):
         self.active = trainer.run_dir is not None and not trainer.config.fast_dev_run
-        if self.active: self.keeper = CheckpointKeeper(trainer.run_dir / 'checkpoints', trainer.monitor, trainer.mode, self.top_k)
+        if self.active:
+            self.keeper = CheckpointKeeper(trainer.run_dir / 'checkpoints', trainer.monitor, trainer.mode, self.top_k)
 
     @property
     def best_path(self) -> Path | None: return self.keeper.best_path if self.keeper else None
@@ -220,7 +225,8 @@ class Checkpoint(Callback):
     def state_dict(self) -> dict: return self.keeper.state_dict() if self.keeper else {}
     def load_state_dict(self, s: dict) -> None:
         if self.keeper and s: self.keeper.load_state_dict(s)
-        if self.keeper and self.keeper.last_path.is_file(): self.last_good = self.keeper.last_path   # a resumed run has one
+        # a resumed run has one
+        if self.keeper and self.keeper.last_path.is_file(): self.last_good = self.keeper.last_path
 
 # %% ../../nbs/06b_trainer_callbacks.ipynb #09ebd895
 def default_callbacks(trainer, task, user=(), trackers=()) -> list[Callback]:
@@ -228,7 +234,8 @@ def default_callbacks(trainer, task, user=(), trackers=()) -> list[Callback]:
     c = trainer.config
     cbs = []
     es, swa = c.early_stop, c.swa
-    if es.patience > 0: cbs.append(EarlyStopping(trainer.monitor, trainer.mode, es.patience, es.min_delta, es.check_finite))
+    if es.patience > 0:
+        cbs.append(EarlyStopping(trainer.monitor, trainer.mode, es.patience, es.min_delta, es.check_finite))
     if swa.enabled: cbs.append(SWA(swa.start, swa.lr))
     cbs += [*user, *task.callbacks(), History()]
     cbs += list(trackers)

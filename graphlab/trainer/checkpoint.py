@@ -33,14 +33,14 @@ def load_checkpoint(path, map_location='cpu') -> dict:
     "Read a graphlab checkpoint with `weights_only=True`; raise `CheckpointError` on any problem."
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint '{path}' does not exist; check the path (a run writes its checkpoints at the end "
-                              "of each epoch: one still in its first epoch has none yet)")
+        raise CheckpointError(f"checkpoint '{path}' does not exist; check the path (a run writes its checkpoints "
+                              "at the end of each epoch: one still in its first epoch has none yet)")
     def corrupt(why: str) -> CheckpointError:
         "The error for a damaged file, pointing at the newest other readable checkpoint of its folder."
         names = ('last.ckpt', 'swa.ckpt', *sorted((p.name for p in path.parent.glob('epoch=*.ckpt')), reverse=True))
         others = [path.parent / n for n in names if n != path.name and zipfile.is_zipfile(path.parent / n)]
-        fix = (f"its folder has readable ones: {', '.join(p.name for p in others)} (e.g. trainer.checkpoint.resume={others[0]}, "
-               f"or graphlab evaluate {others[0]})" if others
+        fix = (f"its folder has readable ones: {', '.join(p.name for p in others)} "
+               f"(e.g. trainer.checkpoint.resume={others[0]}, or graphlab evaluate {others[0]})" if others
                else "there is no other readable checkpoint in its folder: start the run again")
         return CheckpointError(f"'{path}' is not a checkpoint: it is truncated or corrupt ({why}); {fix}")
     if not zipfile.is_zipfile(path):   # torch.save writes a zip archive: anything else is damage, not a payload
@@ -132,8 +132,9 @@ def trainer_state(trainer) -> dict:
     sd = lambda o: o.state_dict() if o is not None else None
     rng = all_gather_objects(rng_state()) if trainer.dist.world_size > 1 else [rng_state()]
     return dict(format=CHECKPOINT_FORMAT, epoch=trainer.epoch, global_step=trainer.global_step, seed=trainer.seed,
-                world_size=trainer.dist.world_size, model=trainer.model.state_dict(), optimizer=trainer.optimizer.state_dict(),
-                scheduler=sd(trainer.scheduler), scaler=trainer.scaler.state_dict(), rng=rng, monitor=trainer.monitor,
+                world_size=trainer.dist.world_size, model=trainer.model.state_dict(),
+                optimizer=trainer.optimizer.state_dict(), scheduler=sd(trainer.scheduler),
+                scaler=trainer.scaler.state_dict(), rng=rng, monitor=trainer.monitor,
                 callbacks={cb.state_key: cb.state_dict() for cb in trainer.callbacks}, config=trainer.run_config)
 
 def resume_path(trainer) -> Path:
@@ -145,11 +146,13 @@ def resume_path(trainer) -> Path:
     return trainer.run_dir / 'checkpoints' / 'last.ckpt'
 
 def load_weights(model, path, device=None) -> dict:
-    "Load the model weights of checkpoint `path` into `model`; a checkpoint of another model is an `InputError` naming it."
+    ("Load the model weights of checkpoint `path` into `model`; "
+     "a checkpoint of another model is an `InputError` naming it.")
     s = load_checkpoint(path, map_location=device)
     try: model.load_state_dict(s['model'])
     except (RuntimeError, KeyError) as e:
-        raise InputError(f"checkpoint '{path}' holds the weights of another model ({str(e).splitlines()[-1].strip()[:200]}); "
+        raise InputError(f"checkpoint '{path}' holds the weights of another model "
+                         f"({str(e).splitlines()[-1].strip()[:200]}); "
                          "pass a checkpoint of this run (its checkpoints/ folder) or --weights best|last|swa") from None
     return s
 
@@ -162,7 +165,8 @@ def restore_trainer(trainer, path) -> None:
     try:
         trainer.model.load_state_dict(s['model'])
         trainer.optimizer.load_state_dict(s['optimizer'])
-        if trainer.scheduler is not None and s.get('scheduler') is not None: trainer.scheduler.load_state_dict(s['scheduler'])
+        if trainer.scheduler is not None and s.get('scheduler') is not None:
+            trainer.scheduler.load_state_dict(s['scheduler'])
         trainer.scaler.load_state_dict(s['scaler'])
         for cb in trainer.callbacks:
             if cb.state_key in s.get('callbacks', {}): cb.load_state_dict(s['callbacks'][cb.state_key])
@@ -170,7 +174,8 @@ def restore_trainer(trainer, path) -> None:
         raise InputError(f"checkpoint '{path}' does not fit this model or trainer config ({str(e)[:300]}); "
                          "resume with the config the run was started with") from None
     trainer.epoch, trainer.global_step = s['epoch'], s['global_step']
-    saved = upgrade_config(TrainerConfig, (s.get('config') or {}).get('trainer', {}))   # checkpoints from before the sections too
+    # checkpoints from before the sections too
+    saved = upgrade_config(TrainerConfig, (s.get('config') or {}).get('trainer', {}))
     saved_lr, lr = saved.get('optim', {}).get('lr'), trainer.config.optim.lr
     if saved_lr and saved_lr != lr:                                   # a new peak learning rate, applied for real
         rescale_lr(trainer.optimizer, trainer.scheduler, lr / saved_lr)

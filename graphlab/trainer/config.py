@@ -20,7 +20,8 @@ from ..core import PRECISION_ALIASES, ConfigError, suggest
 LOGGER_NAMES = ('tensorboard', 'mlflow', 'wandb')
 
 def _check(c, section: str, at_least: dict = {}, positive=()) -> None:
-    "Each key of `at_least` no lower than its value, each of `positive` a finite number > 0; else a `ConfigError` naming the key."
+    ("Each key of `at_least` no lower than its value, each of `positive` a finite number > 0; "
+     "else a `ConfigError` naming the key.")
     for k, lo in at_least.items():
         if getattr(c, k) < lo: raise ConfigError(f"config key 'trainer.{section}{k}': {getattr(c, k)} must be >= {lo}")
     for k in positive:
@@ -46,7 +47,8 @@ class ScheduleConfig:
     warmup_epochs: float = 0.0      # cosine: linear warm-up from 0 to optim.lr over this many epochs
     min_lr: float = 0.0             # cosine and plateau: lowest learning rate
     step_size: int = 10             # step: epochs between decays
-    decay: float = 0.1  # each decay's factor: step every step_size epochs, plateau after patience, exponential each epoch
+    # each decay's factor: step every step_size epochs, plateau after patience, exponential each epoch
+    decay: float = 0.1
     patience: int = 2               # plateau: epochs without improvement before a decay
     def __post_init__(self):
         _check(self, 'schedule.', dict(step_size=1, patience=0, warmup_epochs=0, min_lr=0), positive=('decay',))
@@ -70,7 +72,8 @@ class EarlyStopConfig:
 class CheckpointConfig:
     "Checkpoints: which are kept, which weights are tested, where a run resumes (`trainer.checkpoint.`)."
     save_top_k: int = 1             # best checkpoints kept besides last.ckpt; -1 = all, 0 = none
-    test_weights: Literal['best', 'last'] = resumable('best')  # weights evaluated on the test set (SWA runs use the average)
+    # weights evaluated on the test set (SWA runs use the average)
+    test_weights: Literal['best', 'last'] = resumable('best')
     resume: str = resumable('')     # '' = fresh start; 'last' = <run_dir>/checkpoints/last.ckpt; or a checkpoint path
     def __post_init__(self): _check(self, 'checkpoint.', dict(save_top_k=-1))
 
@@ -100,7 +103,8 @@ class TrainerConfig:
     num_workers: int = resumable(0)  # DataLoader worker processes; 0 = load in the main process
     threads: int = resumable(0)     # torch CPU threads; 0 = torch's default (small graph models on a shared machine: 1)
     device: str = resumable('auto')  # auto | cpu | cuda | cuda:N | mps
-    devices: int = 1                # processes of one run (DDP: gloo on CPU, nccl on CUDA); under torchrun: from its environment
+    # processes of one run (DDP: gloo on CPU, nccl on CUDA); under torchrun: from its environment
+    devices: int = 1
     sync_batchnorm: bool = False    # DDP: convert BatchNorm layers to SyncBatchNorm
     precision: str = '32'           # 32 | 16-mixed | bf16-mixed | 16-true | bf16-true (aliases 16, bf16)
     compile: bool = False           # torch.compile the model; falls back to eager with a warning
@@ -108,12 +112,16 @@ class TrainerConfig:
     compile_backend: str = 'inductor'  # torch.compile backend
     channels_last: bool = False     # channels_last memory format for the model and 4-D inputs
     deterministic: bool = False     # require deterministic algorithms (bitwise reruns; can be slower)
-    monitor: str = ''               # validation metric for best checkpoints, plateau and early stopping; '' = the task's
-    mode: Literal['auto', 'min', 'max'] = 'auto'  # whether monitor should go down or up; auto = the task's, or from the name
+    # validation metric for best checkpoints, plateau and early stopping; '' = the task's
+    monitor: str = ''
+    # whether monitor should go down or up; auto = the task's, or from the name
+    mode: Literal['auto', 'min', 'max'] = 'auto'
     max_bad_steps: int = 5          # consecutive non-finite losses (steps skipped) before training stops with an error
-    loggers: list[str] = resumable(factory=list)  # trackers: tensorboard | mlflow | wandb (CSV and JSON are always written)
+    # trackers: tensorboard | mlflow | wandb (CSV and JSON are always written)
+    loggers: list[str] = resumable(factory=list)
     log_every_n_steps: int = resumable(50)  # trackers: log the training loss every N optimizer steps
-    progress: Literal['auto', 'bar', 'none'] = resumable('auto')  # progress bars; auto = off under CI, tests and studies
+    # progress bars; auto = off under CI, tests and studies
+    progress: Literal['auto', 'bar', 'none'] = resumable('auto')
     fast_dev_run: int = 0           # N > 0: N batches of train/val/test, one epoch, nothing written
     debug: bool = resumable(False)  # print start-up phases, parameters, loader settings, first-batch time
     warmup_batches: int = 0         # untimed forward/backward passes before training (CUDA autotuning); state restored
@@ -126,9 +134,10 @@ class TrainerConfig:
     wandb: WandbConfig = field(default_factory=WandbConfig)  # the wandb tracker
 
     renamed: ClassVar[dict] = dict(  # the flat keys before the sections
-        optimizer='optim.name', lr='optim.lr', weight_decay='optim.weight_decay', eps='optim.eps', momentum='optim.momentum',
-        nesterov='optim.nesterov', scheduler='schedule.name', warmup_epochs='schedule.warmup_epochs',
-        min_lr='schedule.min_lr', step_size='schedule.step_size', gamma='schedule.decay', plateau_patience='schedule.patience',
+        optimizer='optim.name', lr='optim.lr', weight_decay='optim.weight_decay', eps='optim.eps',
+        momentum='optim.momentum', nesterov='optim.nesterov', scheduler='schedule.name',
+        warmup_epochs='schedule.warmup_epochs', min_lr='schedule.min_lr', step_size='schedule.step_size',
+        gamma='schedule.decay', plateau_patience='schedule.patience',
         clip='clip.threshold', clip_algorithm='clip.algorithm', patience='early_stop.patience',
         min_delta='early_stop.min_delta', check_finite='early_stop.check_finite', save_top_k='checkpoint.save_top_k',
         test_weights='checkpoint.test_weights', resume='checkpoint.resume', swa='swa.enabled', swa_start='swa.start',
@@ -141,20 +150,22 @@ class TrainerConfig:
         gpus = torch.cuda.device_count() if str(self.device).startswith(('auto', 'cuda')) else 0
         have, what = (gpus, 'GPUs') if gpus else (cores, 'CPU cores')
         if self.devices > have and 'LOCAL_RANK' not in os.environ:          # torchrun decides for itself
-            raise ConfigError(f"config key 'trainer.devices': {self.devices} processes, but this machine has {have} {what}; "
-                              f"use trainer.devices={have} or fewer")
+            raise ConfigError(f"config key 'trainer.devices': {self.devices} processes, "
+                              f"but this machine has {have} {what}; use trainer.devices={have} or fewer")
         if self.num_workers > 4 * cores:
-            raise ConfigError(f"config key 'trainer.num_workers': {self.num_workers} loader processes for {cores} CPU cores; "
-                              f"use at most {4 * cores}")
+            raise ConfigError(f"config key 'trainer.num_workers': {self.num_workers} loader processes "
+                              f"for {cores} CPU cores; use at most {4 * cores}")
 
     def __post_init__(self):
-        _check(self, '', dict(max_epochs=1, batch_size=1, accumulate=1, max_bad_steps=1, eval_batch_size=0, num_workers=0,
-                              fast_dev_run=0, warmup_batches=0, devices=1, log_every_n_steps=1, threads=0))
+        _check(self, '', dict(max_epochs=1, batch_size=1, accumulate=1, max_bad_steps=1, eval_batch_size=0,
+                              num_workers=0, fast_dev_run=0, warmup_batches=0, devices=1, log_every_n_steps=1,
+                              threads=0))
         self._check_machine()
         key = str(self.precision).strip().lower()
         if key not in PRECISION_ALIASES:
-            raise ConfigError(f"config key 'trainer.precision': {self.precision!r} is not one of {', '.join(PRECISION_ALIASES)}"
-                              f"{suggest(key, PRECISION_ALIASES)}")
+            raise ConfigError(f"config key 'trainer.precision': {self.precision!r} is not one of "
+                              f"{', '.join(PRECISION_ALIASES)}{suggest(key, PRECISION_ALIASES)}")
         bad = [n for n in self.loggers if n not in LOGGER_NAMES]
-        if bad: raise ConfigError(f"config key 'trainer.loggers': unknown logger {bad[0]!r}{suggest(bad[0], LOGGER_NAMES)}; "
-                                  f"choose from {', '.join(LOGGER_NAMES)}")
+        if bad:
+            raise ConfigError(f"config key 'trainer.loggers': unknown logger {bad[0]!r}"
+                              f"{suggest(bad[0], LOGGER_NAMES)}; choose from {', '.join(LOGGER_NAMES)}")

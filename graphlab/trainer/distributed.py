@@ -91,10 +91,12 @@ def broadcast_buffers(model: nn.Module, src: int = 0) -> None:
 def wrap_ddp(model: nn.Module, info: DistInfo, sync_batchnorm: bool = False) -> nn.Module:
     "`model` in `DistributedDataParallel` on this process's device."
     if sync_batchnorm and info.device.type != 'cuda':
-        raise InputError(f"trainer.sync_batchnorm=true: PyTorch's SyncBatchNorm runs on CUDA devices only, this run is on "
-                         f"{info.device.type}; drop it (validation uses the BatchNorm statistics of process 0, which are saved)")
+        raise InputError(f"trainer.sync_batchnorm=true: PyTorch's SyncBatchNorm runs on CUDA devices only, "
+                         f"this run is on {info.device.type}; drop it "
+                         "(validation uses the BatchNorm statistics of process 0, which are saved)")
     if sync_batchnorm: model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    return nn.parallel.DistributedDataParallel(model, device_ids=[info.local_rank] if info.device.type == 'cuda' else None)
+    return nn.parallel.DistributedDataParallel(model,
+                                               device_ids=[info.local_rank] if info.device.type == 'cuda' else None)
 
 # %% ../../nbs/06e_trainer_distributed.ipynb #e8b8f143
 def free_port() -> int:
@@ -122,7 +124,9 @@ def launch(fn, payload, n: int) -> None:
     "Run `fn(payload)` in `n` processes that form one DDP run; return when all are done."
     import torch.multiprocessing as mp
     threads = max(1, (os.cpu_count() or 1) // n)
-    try: mp.start_processes(_child, args=(fn, payload, n, free_port(), threads), nprocs=n, join=True, start_method='spawn')
+    try:
+        mp.start_processes(_child, args=(fn, payload, n, free_port(), threads), nprocs=n, join=True,
+                           start_method='spawn')
     except mp.ProcessExitedException as e:
         if e.exit_code == 2: raise InputError("the run's processes stopped on the error above") from None
         raise

@@ -60,7 +60,8 @@ class TensorBoardLogger(TrackerCallback):
 # %% ../../nbs/06d_trainer_loggers.ipynb #b5cbe657
 def mlflow_uri() -> str:
     "`MLFLOW_TRACKING_URI`, else the file store `outputs/mlruns` of the working directory."
-    os.environ.setdefault('MLFLOW_ALLOW_FILE_STORE', 'true')   # MLflow 3: the file store is an opt-in (ours or the user's)
+    # MLflow 3: the file store is an opt-in (ours or the user's)
+    os.environ.setdefault('MLFLOW_ALLOW_FILE_STORE', 'true')
     if os.environ.get('MLFLOW_TRACKING_URI'): return os.environ['MLFLOW_TRACKING_URI']
     return (Path.cwd() / 'outputs' / 'mlruns').resolve().as_uri()
 
@@ -80,8 +81,8 @@ class MLflowLogger(TrackerCallback):
             self.client.search_experiments(max_results=1)
         except Exception as e:                       # MlflowException, connection errors: anything means "not usable"
             raise InputError(f"MLflow at MLFLOW_TRACKING_URI={uri} cannot be used ({type(e).__name__}: "
-                             f"{str(e).splitlines()[0][:200]}); start its server, point MLFLOW_TRACKING_URI at a usable "
-                             "store (unset: outputs/mlruns), or drop mlflow from trainer.loggers") from None
+                             f"{str(e).splitlines()[0][:200]}); start its server, point MLFLOW_TRACKING_URI at "
+                             "a usable store (unset: outputs/mlruns), or drop mlflow from trainer.loggers") from None
         finally:
             for k, v in saved.items():
                 if v is None: os.environ.pop(k, None)
@@ -92,7 +93,8 @@ class MLflowLogger(TrackerCallback):
         if self.run_id is None:     # a new run (a resumed one keeps its id from the checkpoint)
             exp = self.client.get_experiment_by_name(task.name)
             eid = exp.experiment_id if exp else self.client.create_experiment(task.name)
-            run = self.client.create_run(eid, run_name=trainer.run_dir.name, tags={'run_dir': str(trainer.run_dir.resolve())})
+            run = self.client.create_run(eid, run_name=trainer.run_dir.name,
+                                         tags={'run_dir': str(trainer.run_dir.resolve())})
             self.run_id = run.info.run_id
             params = [Param(k, str(v)[:6000]) for k, v in flatten_dict(trainer.run_config).items()]
             for i in range(0, len(params), 100): self.client.log_batch(self.run_id, params=params[i:i + 100])
@@ -116,7 +118,8 @@ def _wandb_reachable(base_url: str, timeout: float = 2.0) -> bool:
     from urllib.parse import urlparse
     u = urlparse(base_url)
     try:
-        with socket.create_connection((u.hostname, u.port or (443 if u.scheme == 'https' else 80)), timeout=timeout): return True
+        with socket.create_connection((u.hostname, u.port or (443 if u.scheme == 'https' else 80)), timeout=timeout):
+            return True
     except OSError: return False
 
 def _wandb_online(wandb) -> bool:
@@ -134,9 +137,10 @@ class WandbLogger(TrackerCallback):
     def start(self, trainer, task):
         wandb = _require('wandb', 'wandb')
         c, online = trainer.config, _wandb_online(wandb)
-        self.run = wandb.init(project=c.wandb.project, name=c.wandb.name or trainer.run_dir.name, tags=list(c.wandb.tags),
-                              config=trainer.run_config, dir=str(trainer.run_dir), mode='online' if online else 'offline',
-                              id=self.run_id, resume='allow', settings=wandb.Settings(console='off', silent=True, init_timeout=60))
+        self.run = wandb.init(project=c.wandb.project, name=c.wandb.name or trainer.run_dir.name,
+                              tags=list(c.wandb.tags), config=trainer.run_config, dir=str(trainer.run_dir),
+                              mode='online' if online else 'offline', id=self.run_id, resume='allow',
+                              settings=wandb.Settings(console='off', silent=True, init_timeout=60))
         self.run_id = self.run.id
         if not online:
             print(f"wandb: no API key or no network; logging offline to {Path(self.run.dir).parent} "

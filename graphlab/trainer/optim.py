@@ -13,7 +13,8 @@ from torch import nn
 
 # %% ../../nbs/06c_trainer_optim.ipynb #2c2441d1
 def build_optimizer(model: nn.Module, c) -> torch.optim.Optimizer:
-    "AdamW or SGD (`TrainerConfig` `c`'s `optim`) over two groups: decayed weights, and undecayed biases and norm weights."
+    ("AdamW or SGD (`TrainerConfig` `c`'s `optim`) over two groups: "
+     "decayed weights, and undecayed biases and norm weights.")
     c, params = c.optim, [p for p in model.parameters() if p.requires_grad]
     groups = [dict(params=[p for p in params if p.ndim >= 2], weight_decay=c.weight_decay),
               dict(params=[p for p in params if p.ndim < 2], weight_decay=0.0)]
@@ -49,5 +50,7 @@ def rescale_lr(opt: torch.optim.Optimizer, scheduler, factor: float) -> None:
     for g in opt.param_groups:
         for k in _LR_KEYS:
             if isinstance(g.get(k), (int, float)): g[k] *= factor
-    if scheduler is not None and hasattr(scheduler, 'base_lrs'): scheduler.base_lrs = [b * factor for b in scheduler.base_lrs]
-    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau): scheduler._last_lr = [g['lr'] for g in opt.param_groups]
+    if scheduler is not None and hasattr(scheduler, 'base_lrs'):
+        scheduler.base_lrs = [b * factor for b in scheduler.base_lrs]
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler._last_lr = [g['lr'] for g in opt.param_groups]

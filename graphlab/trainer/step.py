@@ -49,9 +49,12 @@ def agreed_finite(value: float, world_size: int, device: torch.device) -> bool:
 def nonfinite_message(loss_value: float, steps: int, epoch: int, batch: int, good=None, run_dir=None) -> str:
     "Why training stopped after `steps` non-finite losses, and how to go on from the last good checkpoint `good`."
     return (f"the loss was {loss_value} for {steps} steps in a row (epoch {epoch}, batch {batch}); "
-            "those steps were skipped. " + (f"The last good checkpoint is {good}: resume it with a lower trainer.optim.lr "
-            f"(`graphlab train TASK --resume run_dir={run_dir} trainer.optim.lr=...`), trainer.clip.threshold or precision=32."
-            if good else "No checkpoint was written. Lower trainer.optim.lr, set trainer.clip.threshold, or use precision=32."))
+            "those steps were skipped. " +
+            (f"The last good checkpoint is {good}: resume it with a lower trainer.optim.lr "
+             f"(`graphlab train TASK --resume run_dir={run_dir} trainer.optim.lr=...`), "
+             "trainer.clip.threshold or precision=32."
+             if good else "No checkpoint was written. Lower trainer.optim.lr, set trainer.clip.threshold, "
+                          "or use precision=32."))
 
 # %% ../../nbs/06g_trainer_step.ipynb #77f7a996
 def clip_gradients(optimizer: torch.optim.Optimizer, clip: float, algorithm: str = 'norm') -> None:

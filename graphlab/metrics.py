@@ -45,8 +45,7 @@ def _labels(metric: str, name: str, x) -> np.ndarray:
 class Undefined(float):
     "NaN that says why a metric has no value for the data it got."
     def __new__(cls, reason: str):
-        x = super().__new__(cls, 'nan'); x.reason = reason
-        return x
+        x = super().__new__(cls, 'nan'); x.reason = reason; return x
     def __repr__(self): return f"Undefined({self.reason!r})"
     def __reduce__(self): return (Undefined, (self.reason,))
 
@@ -278,9 +277,8 @@ def retrieval_metrics(emb, labels, ks=(1, 5), groups=None) -> dict:
     order = np.argsort(d, axis=1, kind='stable')
     hits = np.take_along_axis(rel, order, 1)                  # (n, n): relevance by rank
     R = rel.sum(1); q = R > 0
-    if not q.any():
-        u = Undefined('no query has a relevant item in its gallery (each class needs items of two groups)')
-        return {**{f'recall_at_{k}': u for k in ks}, 'map_at_r': u}
+    u = Undefined('no query has a relevant item in its gallery (each class needs items of two groups)')
+    if not q.any(): return {**{f'recall_at_{k}': u for k in ks}, 'map_at_r': u}
     out = {f'recall_at_{k}': float(hits[q, :k].any(1).mean()) for k in ks}
     ranks = np.arange(1, hits.shape[1] + 1)
     prec = np.cumsum(hits, 1) / ranks

@@ -104,12 +104,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
+    "End this process with `parent`: killed by the kernel when it dies from now on, and at once if it already has."
     try: ctypes.CDLL('libc.so.6').prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG = 1
     except (OSError, AttributeError): pass                      # not Linux: children end when the run ends
+    if os.getppid() != parent: os._exit(1)     # the parent died while this process started: it would train unlocked
 
-def _child(rank: int, fn, payload, world: int, port: int, threads: int) -> None:
-    _die_with_parent()
+def _child(rank: int, fn, payload, world: int, port: int, threads: int, parent: int) -> None:
+    _die_with_parent(parent)
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR='127.0.0.1',
                       MASTER_PORT=str(port), OMP_NUM_THREADS=str(threads))
     torch.set_num_threads(threads)
@@ -125,7 +127,7 @@ def launch(fn, payload, n: int) -> None:
     import torch.multiprocessing as mp
     threads = max(1, (os.cpu_count() or 1) // n)
     try:
-        mp.start_processes(_child, args=(fn, payload, n, free_port(), threads), nprocs=n, join=True,
+        mp.start_processes(_child, args=(fn, payload, n, free_port(), threads, os.getpid()), nprocs=n, join=True,
                            start_method='spawn')
     except mp.ProcessExitedException as e:
         if e.exit_code == 2: raise InputError("the run's processes stopped on the error above") from None

@@ -62,7 +62,9 @@ def __getattr__(name: str):
     import importlib
     warnings.warn(f"graphlab.core.{name} moved to graphlab.config: use `from graphlab.config import {name}`",
                   DeprecationWarning, stacklevel=2)
-    return getattr(importlib.import_module('graphlab.config'), name)  # by name: graphlab.config is built on this module
+    # looked up by name: graphlab.config is built on this module; kept here, so one warning, not one per lookup
+    value = globals()[name] = getattr(importlib.import_module('graphlab.config'), name)
+    return value
 
 # %% ../nbs/00_core.ipynb #e8ffcd1e
 def seed_everything(seed: int, deterministic: bool = False) -> int:

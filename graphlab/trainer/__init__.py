@@ -21,4 +21,6 @@ def __getattr__(name: str):
     if name not in MOVED_TO_RUNS: raise AttributeError(f"module 'graphlab.trainer' has no attribute '{name}'")
     warnings.warn(f"graphlab.trainer.{name} moved to graphlab.runs: use `from graphlab.runs import {name}`",
                   DeprecationWarning, stacklevel=2)
-    return getattr(importlib.import_module('graphlab.runs'), name)  # by name: the run layer sits above the trainer
+    # looked up by name: the run layer sits above the trainer; kept here, so one warning, not one per lookup
+    value = globals()[name] = getattr(importlib.import_module('graphlab.runs'), name)
+    return value

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ..core import ConfigError
-from ..data.geometric import nbody_data, random_rotation
+from ..data.geometric import EGNN_SPLITS, NBODY_SOURCES, nbody_data, random_rotation
 from ..metrics import REGRESSION_LOSSES, regression_loss, regression_metrics
 from ..models.egnn import EGNN, EGNN_IMPLS
 from . import Task, register_task
@@ -29,7 +29,9 @@ class NBodyConfig:
     n_train: int = 3000        # training systems (the paper: 3,000)
     n_val: int = 2000          # validation systems (the paper: 2,000)
     n_test: int = 2000         # test systems (the paper: 2,000)
-    data_seed: int = 0         # seed of the simulation (val and test use data_seed + 1, + 2)
+    # systems: simulate (new ones from data_seed) | egnn (the paper's own: its generator's seed and order)
+    data: str = 'simulate'
+    data_seed: int = 0         # data=simulate: seed of the simulation (val and test use data_seed + 1, + 2)
     hidden_dim: int = 64       # EGNN width (the paper: 64)
     num_layers: int = 4        # EGNN layers (the paper: 4)
     # EGNN implementation: edges | dense (5 fully connected nodes: edges 1.1x faster, benchmarks/com.py)
@@ -41,9 +43,12 @@ class NBodyConfig:
     def __post_init__(self):
         for k in ('n_train', 'n_val', 'n_test', 'hidden_dim', 'num_layers'):
             if getattr(self, k) < 1: raise ConfigError(f"config key '{k}': {getattr(self, k)} must be >= 1")
-        for k, allowed in (('impl', EGNN_IMPLS), ('loss', REGRESSION_LOSSES)):
+        for k, allowed in (('data', NBODY_SOURCES), ('impl', EGNN_IMPLS), ('loss', REGRESSION_LOSSES)):
             if getattr(self, k) not in allowed:
                 raise ConfigError(f"config key '{k}': {getattr(self, k)!r} is not one of {', '.join(allowed)}")
+        for k, n in EGNN_SPLITS.items():
+            if self.data == 'egnn' and getattr(self, f'n_{k}') > n:
+                raise ConfigError(f"config key 'n_{k}': {getattr(self, f'n_{k}')} > {n}, the {k} systems of data=egnn")
 
 # %% ../../nbs/05f_tasks_nbody.ipynb #7b2e8f96
 def split_systems(d: dict[str, Tensor]) -> list[dict]:
@@ -98,7 +103,7 @@ class NBodyTask(Task):
 
     def setup(self) -> None:
         c = self.config
-        d = nbody_data(c.n_train, c.n_val, c.n_test, c.data_seed)
+        d = nbody_data(c.n_train, c.n_val, c.n_test, c.data_seed, source=c.data)
         self.datasets = {k: split_systems(v) for k, v in d.items()}
 
     def build_model(self) -> nn.Module:

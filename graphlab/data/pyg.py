@@ -65,7 +65,9 @@ def load_pyg(path) -> list:
     if isinstance(obj, (list, tuple)) and obj and all(isinstance(d, Data) for d in obj): return list(obj)
     if isinstance(obj, tuple) and len(obj) in (2, 3) and (obj[1] is None or isinstance(obj[1], dict)):
         cls = obj[2] if len(obj) == 3 else Data
-        if isinstance(obj[0], Data) or (isinstance(obj[0], dict) and cls is Data):   # (data, slices[, Data])
+        if cls is not Data:
+            raise InputError(f"'{path}' holds {getattr(cls, '__name__', cls)} graphs; graphlab reads PyG `Data` graphs")
+        if isinstance(obj[0], (Data, dict)):                   # (data or its dict, slices[, Data])
             ds = InMemoryDataset()
             ds.data, ds.slices = obj[0] if isinstance(obj[0], Data) else Data.from_dict(obj[0]), obj[1]
             return [ds[i] for i in range(len(ds))]
@@ -78,14 +80,14 @@ ATOMIC_MASSES = dict(enumerate([
     30.974, 32.06, 35.45, 39.95, 39.098, 40.078, 44.956, 47.867, 50.942, 51.996, 54.938, 55.845, 58.933, 58.693,
     63.546, 65.38, 69.723, 72.630, 74.922, 78.971, 79.904, 83.798], start=1)) | {53: 126.90}
 
-def _column(v, name: str) -> torch.Tensor:
+def _column(v) -> torch.Tensor:
     "A per-node attribute `(N,)`, also from `(N, 1)`."
     v = torch.as_tensor(v)
     return v[:, 0] if v.ndim == 2 and v.shape[1] == 1 else v
 
 def atomic_masses(z) -> torch.Tensor:
     "Masses `(N,)` (float64, u) of atomic numbers `z`; `ValueError` names numbers outside `ATOMIC_MASSES`."
-    z = _column(z, 'z')
+    z = _column(z)
     if z.is_floating_point() and not (z == z.round()).all(): raise ValueError("z holds non-integer atomic numbers")
     unknown = sorted(set(z.long().tolist()) - set(ATOMIC_MASSES))
     if unknown: raise ValueError(f"atomic number(s) {unknown[:5]} not in graphlab's mass table (H-Kr, I); "
@@ -95,7 +97,7 @@ def atomic_masses(z) -> torch.Tensor:
 def pyg_graph(d, mass_key: str = 'mass') -> dict:
     "The raw graph dict of a PyG `Data` (`pos`, `x`, `edge_index`, `com`, masses from `mass_key` or `z`)."
     g = {k: d[k] for k in ('pos', 'x', 'edge_index', 'com') if k in d and d[k] is not None}
-    if mass_key in d and d[mass_key] is not None: g['mass'] = _column(d[mass_key], mass_key)
+    if mass_key in d and d[mass_key] is not None: g['mass'] = _column(d[mass_key])
     elif 'z' in d and d['z'] is not None: g['mass'] = atomic_masses(d['z'])
     if 'pos' not in g: raise ValueError(f"no 'pos' attribute (attributes: {', '.join(sorted(d.keys())) or 'none'})")
     return g
@@ -112,12 +114,12 @@ def pyg_items(path, mass_key: str = 'mass') -> list[tuple]:
 
 def _folder_items(files: list[Path], mass_key: str):
     for f in files:
-        if not is_pyg_file(f): yield f.name, partial(load_graph_file, f); continue
+        if f.suffix != '.pt' or not is_pyg_file(f): yield f.name, partial(load_graph_file, f); continue
         try: yield from pyg_items(f, mass_key)
         except InputError as e: yield f.name, partial(_fail, str(e))
 
 def read_graphs(path, graph: str = 'radius', radius: float = 2.0, k: int = 6, limit: int = 0,
-                mass_key: str = 'mass') -> tuple[list[dict], 'DataReport']:
+                mass_key: str = 'mass') -> tuple[list[dict], DataReport]:
     "Validated graphs of a PyG dataset file, or of a folder of graph files and PyG datasets, and the `DataReport`."
     path = Path(path)
     if path.is_file(): items = pyg_items(path, mass_key)
@@ -237,5 +239,5 @@ def write_mesh_pyg(out, n: int | None = None, seed: int = 0) -> str:
     with tempfile.TemporaryDirectory() as src:
         write_mesh_dataset(Path(src), n, seed)
         counts = hdf5_to_pyg(src, out)
-    return (f"wrote {sum(counts.values())} meshes as PyG datasets ({', '.join(f'{k}.pt: {v}' for k, v in counts.items())})"
-            f" to {out}")
+    files = ', '.join(f'{k}.pt: {v}' for k, v in counts.items())
+    return f"wrote {sum(counts.values())} meshes as PyG datasets ({files}) to {out}"

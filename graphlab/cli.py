@@ -80,7 +80,7 @@ def _profile(args) -> int:
 def _data(args) -> int:
     from pathlib import Path
     from graphlab.data import get_writer
-    write = get_writer(args.name)
+    write = get_writer(args.name, args.format)
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"--out '{out}' exists and is not an empty folder; choose a new folder")
@@ -148,6 +148,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument('--out', required=True, help='folder to write (created; must be empty or absent)')
     d.add_argument('--n', type=int, default=None, help="number of samples (default: the writer's)")
     d.add_argument('--seed', type=int, default=0, help='generator seed (default 0)')
+    d.add_argument('--format', default='native', help="native (the task's own layout, default) or pyg "
+                   '(a PyTorch Geometric dataset, InMemoryDataset.save)')
     f = sub.add_parser('profile', help='parameters, FLOPs, latency, throughput and memory of a zoo model',
                        description='Profile an untrained classifier from the zoo (graphlab.models.cnn) at each '
                                    'resolution.')

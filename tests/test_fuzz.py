@@ -158,10 +158,32 @@ def image_folder_case(data, root: Path):
     return read
 
 
+def pyg_graphs_case(data, root):
+    "A saved PyG dataset (graphlab.data.pyg.read_graphs) of random, often broken graphs, or a file of random bytes."
+    from torch_geometric.data import Data
+    from graphlab.data.pyg import read_graphs
+    f = root / 'data.pt'
+    if data.draw(st.booleans(), 'random bytes'):
+        f.write_bytes(data.draw(st.binary(max_size=64), 'bytes'))
+        return lambda: read_graphs(f)
+    graphs = []
+    for _ in range(data.draw(st.integers(0, 4), 'graphs')):
+        n = data.draw(st.integers(0, 5), 'nodes')
+        g = dict(pos=torch.from_numpy(data.draw(floats((n, data.draw(st.sampled_from([3] * 5 + [2]), 'dim'))), 'pos')))
+        masses = data.draw(st.sampled_from(['z', 'mass', 'none']), 'masses')
+        if masses == 'z': g['z'] = torch.from_numpy(data.draw(hnp.arrays(np.int64, n, elements=st.integers(-1, 60))))
+        if masses == 'mass': g['mass'] = torch.from_numpy(data.draw(floats((data.draw(st.sampled_from([n, n + 1])),))))
+        if data.draw(st.booleans(), 'edges'):
+            g['edge_index'] = torch.from_numpy(data.draw(hnp.arrays(np.int64, (2, 3), elements=st.integers(-1, 6))))
+        graphs.append(Data(**g))
+    torch.save(graphs, f)
+    return lambda: read_graphs(f, radius=1.5)
+
+
 # Readers being written by other engineers land here after the merge: graph files (graphlab.data.geometric),
 # HDF5 meshes (graphlab.data.meshes), brain arrays (graphlab.data.brain). Add `pytest.param(case_fn, id=name)` where
 # `case_fn(data, root)` writes random (often broken) files under `root` and returns the call that reads them.
-READERS = [pytest.param(image_folder_case, id='image_folder')]
+READERS = [pytest.param(image_folder_case, id='image_folder'), pytest.param(pyg_graphs_case, id='pyg_graphs')]
 
 
 @pytest.mark.parametrize('case', READERS)

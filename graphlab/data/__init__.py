@@ -162,13 +162,17 @@ class DataReport:
 # %% ../../nbs/02_data.ipynb #0904690a
 DATA_WRITERS = Registry('dataset writer')
 
-def register_writer(name: str):
-    "Decorator: register `fn(out: Path, n: int | None = None, seed: int = 0) -> str` as `graphlab data NAME`."
-    return DATA_WRITERS.register(name)
+def _writer_key(name: str, format: str) -> str: return name if format == 'native' else f'{name}:{format}'
 
-def get_writer(name: str):
-    "The writer registered as `name`, importing graphlab's data modules (which register theirs) if needed."
-    if name not in DATA_WRITERS:
+def register_writer(name: str, format: str = 'native'):
+    ("Decorator: register `fn(out: Path, n: int | None = None, seed: int = 0) -> str` as "
+     "`graphlab data NAME [--format FORMAT]`.")
+    return DATA_WRITERS.register(_writer_key(name, format))
+
+def get_writer(name: str, format: str = 'native'):
+    "The writer of `name` in `format`, importing graphlab's data modules (which register theirs) if needed."
+    key = _writer_key(name, format)
+    if key not in DATA_WRITERS:
         for m in pkgutil.iter_modules(importlib.import_module('graphlab.data').__path__):
             importlib.import_module(f'graphlab.data.{m.name}')
-    return DATA_WRITERS[name]
+    return DATA_WRITERS[key]

@@ -4,12 +4,13 @@
 
 # %% auto #0
 __all__ = ['GRAPH_SUFFIXES', 'ELEMENTS', 'MASSES', 'ELEMENT_MIX', 'EGNN_SPLITS', 'NBODY_SOURCES', 'validate_graph',
-           'read_graph_file', 'build_edges', 'graph_stats', 'read_graph_folder', 'random_rotation', 'molecule_graph',
-           'write_molecules', 'default_graph_folder', 'integrate_charged', 'simulate_charged', 'egnn_initial_states',
-           'egnn_nbody_small', 'nbody_data']
+           'load_graph_file', 'read_graph_file', 'build_edges', 'graph_stats', 'check_graphs', 'graph_files',
+           'read_graph_folder', 'random_rotation', 'molecule_graph', 'write_molecules', 'default_graph_folder',
+           'integrate_charged', 'simulate_charged', 'egnn_initial_states', 'egnn_nbody_small', 'nbody_data']
 
 # %% ../../nbs/02c_data_geometric.ipynb #d3f6b22f
 import os, shutil
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -58,8 +59,8 @@ def validate_graph(g: dict) -> dict[str, Tensor]:
         if not torch.isfinite(com).all(): raise ValueError("com has non-finite values")
     return dict(pos=pos, mass=mass, x=x, edge_index=ei, com=com)
 
-def read_graph_file(path) -> dict[str, Tensor]:
-    "Read and validate one `.npz` or `.pt` graph file; `ValueError` says why it is unusable."
+def load_graph_file(path) -> dict:
+    "The arrays of one `.npz` or `.pt` graph file, unchecked; `ValueError` says why it is unreadable."
     path = Path(path)
     try:
         if path.suffix == '.npz':
@@ -67,7 +68,11 @@ def read_graph_file(path) -> dict[str, Tensor]:
         else: g = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e: raise ValueError(f"unreadable ({type(e).__name__}: {str(e)[:120]})") from None
     if not isinstance(g, dict): raise ValueError(f"holds a {type(g).__name__}, expected a dict of arrays")
-    return validate_graph(g)
+    return g
+
+def read_graph_file(path) -> dict[str, Tensor]:
+    "Read and validate one `.npz` or `.pt` graph file; `ValueError` says why it is unusable."
+    return validate_graph(load_graph_file(path))
 
 # %% ../../nbs/02c_data_geometric.ipynb #bd58e4ba
 def build_edges(pos: Tensor, graph: str = 'radius', radius: float = 2.0, k: int = 6) -> Tensor:
@@ -85,32 +90,41 @@ def graph_stats(graphs: list[dict]) -> dict:
                 edges_min=int(e.min()), edges_mean=float(e.mean()), edges_max=int(e.max()),
                 node_features=int(graphs[0]['x'].shape[1]))
 
-def read_graph_folder(folder, graph: str = 'radius', radius: float = 2.0, k: int = 6,
-                      limit: int = 0) -> tuple[list[dict], DataReport]:
-    "Validated graphs of every `.npz`/`.pt` file in `folder` (the first `limit` if > 0) and the `DataReport`."
-    folder = Path(folder)
-    report = DataReport(kind='graphs', source=str(folder))
-    if not folder.is_dir():
-        raise InputError(f"data_dir '{folder}' is not a folder; pass data_dir=DIR with .npz/.pt graph files "
-                                             "(or data_dir='' to generate the default set)")
-    files = sorted(p for p in folder.iterdir() if p.suffix in GRAPH_SUFFIXES and not p.name.startswith('.'))
-    if limit: files = files[:limit]
+def check_graphs(items, source: str, graph: str = 'radius', radius: float = 2.0,
+                 k: int = 6) -> tuple[list[dict], DataReport]:
+    ("Validated graphs of `(name, read)` pairs (`read()` returns a raw graph dict or raises `ValueError`), "
+     "edges built where missing, and the `DataReport`.")
+    report = DataReport(kind='graphs', source=source)
     graphs, nfeat = [], None
-    for f in files:
+    for name, read in items:
         try:
-            g = read_graph_file(f)
+            g = validate_graph(read())
             if nfeat is None: nfeat = g['x'].shape[1]
             if g['x'].shape[1] != nfeat:
-                raise ValueError(f"{g['x'].shape[1]} node features, the first good file has {nfeat}")
+                raise ValueError(f"{g['x'].shape[1]} node features, the first good graph has {nfeat}")
         except ValueError as e:
-            report.skip(f.name, str(e)); continue
+            report.skip(name, str(e)); continue
         if g['edge_index'] is None: g['edge_index'] = build_edges(g['pos'], graph, radius, k)
-        g['name'] = f.name
+        g['name'] = name
         graphs.append(g)
     report.loaded = len(graphs)
     report.check()
     report.stats = graph_stats(graphs)
     return graphs, report
+
+def graph_files(folder) -> list[Path]:
+    "The `.npz`/`.pt` files of `folder`, sorted by name; an `InputError` when `folder` is not a folder."
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"data_dir '{folder}' is not a folder; pass data_dir=DIR with .npz/.pt graph files "
+                         "(or data_dir='' to generate the default set)")
+    return sorted(p for p in folder.iterdir() if p.suffix in GRAPH_SUFFIXES and not p.name.startswith('.'))
+
+def read_graph_folder(folder, graph: str = 'radius', radius: float = 2.0, k: int = 6,
+                      limit: int = 0) -> tuple[list[dict], DataReport]:
+    "Validated graphs of every `.npz`/`.pt` file in `folder` (the first `limit` if > 0) and the `DataReport`."
+    files = graph_files(folder)[:limit or None]
+    return check_graphs(((f.name, partial(load_graph_file, f)) for f in files), str(folder), graph, radius, k)
 
 # %% ../../nbs/02c_data_geometric.ipynb #8a3c6038
 ELEMENTS = ('H', 'C', 'N', 'O', 'S')

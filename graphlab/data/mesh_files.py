@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['SPLITS', 'split_files', 'read_metadata', 'fps_indices', 'resample_indices', 'check_mesh', 'prepare_mesh', 'MeshSplit',
-           'load_mesh_splits', 'write_mesh_split']
+           'split_stats', 'subjects_in_two_splits', 'load_mesh_splits', 'write_mesh_split']
 
 # %% ../../nbs/02d1_data_mesh_files.ipynb #fcabbbc5
 import json, os
@@ -63,10 +63,10 @@ def resample_indices(points: np.ndarray, n: int) -> np.ndarray:
 
 
 # %% ../../nbs/02d1_data_mesh_files.ipynb #74d111a9
-def check_mesh(group, min_vertices: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    "Coordinates and normals `(V, 3)` of one HDF5 mesh group, or a `ValueError` saying what is wrong."
+def check_mesh(group, min_vertices: int = 4, names=('coordinates', 'normals')) -> tuple[np.ndarray, np.ndarray]:
+    "Coordinates and normals `(V, 3)` (arrays `names` of an HDF5 group or dict), or a `ValueError` saying why not."
     out = []
-    for name in ('coordinates', 'normals'):
+    for name in names:
         if name not in group: raise ValueError(f"no '{name}' dataset")
         a = np.asarray(group[name][()], dtype=np.float32)
         if a.ndim != 2 or a.shape[1] != 3: raise ValueError(f"'{name}' has shape {a.shape}, expected (V, 3)")
@@ -126,6 +126,16 @@ class MeshSplit(Dataset):
 
 
 # %% ../../nbs/02d1_data_mesh_files.ipynb #7a9a9652
+def split_stats(split: MeshSplit, verts: list[int]) -> dict:
+    "Meshes, subjects, classes and vertex counts (`verts`, before resampling) of a split, for the data report."
+    return dict(meshes=len(split), subjects=len(set(split.subjects.tolist())), classes=int(split.labels.max()) + 1,
+                vertices_min=min(verts), vertices_max=max(verts))
+
+def subjects_in_two_splits(splits: dict[str, MeshSplit]) -> int:
+    "Subjects with meshes in more than one split (0 for a split by subject)."
+    per = {k: {s['subject_id'] for s in v.samples} for k, v in splits.items()}
+    return len((per['train'] & per['val']) | (per['train'] & per['test']) | (per['val'] & per['test']))
+
 def load_mesh_splits(root, num_vertices: int, cache: bool = False, normalize: bool = True,
                      min_vertices: int = 4) -> tuple[dict[str, MeshSplit], DataReport]:
     "The train/val/test `MeshSplit`s under `root`, every sample checked, and the `DataReport` of what was skipped."
@@ -167,12 +177,8 @@ def load_mesh_splits(root, num_vertices: int, cache: bool = False, normalize: bo
         for s in good: subjects.setdefault(s['subject_id'], len(subjects))
         splits[split] = MeshSplit(h5, good, num_vertices, subjects, cache, normalize, meshes=meshes)
         report.loaded += len(good)
-        report.stats[split] = dict(meshes=len(good), subjects=len({s['subject_id'] for s in good}),
-                                   classes=int(splits[split].labels.max()) + 1,
-                                   vertices_min=min(verts), vertices_max=max(verts))
-    per = {k: {s['subject_id'] for s in v.samples} for k, v in splits.items()}
-    shared = (per['train'] & per['val']) | (per['train'] & per['test']) | (per['val'] & per['test'])
-    report.stats['subjects_in_two_splits'] = len(shared)
+        report.stats[split] = split_stats(splits[split], verts)
+    report.stats['subjects_in_two_splits'] = subjects_in_two_splits(splits)
     return splits, report
 
 

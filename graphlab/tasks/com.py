@@ -17,7 +17,8 @@ from torch import Tensor, nn
 
 from ..core import ConfigError
 from ..data import split_indices
-from ..data.geometric import default_graph_folder, random_rotation, read_graph_folder
+from ..data.geometric import default_graph_folder, random_rotation
+from ..data.pyg import read_graphs
 from ..metrics import REGRESSION_LOSSES, regression_loss, regression_metrics
 from ..models.egnn import EGNN_IMPLS, EGNNCoM, GCNCoM
 from . import Task, register_task
@@ -35,11 +36,12 @@ GRAPH_KINDS = ('radius', 'knn')
 @dataclass
 class CoMConfig:
     "Options of the `com` task."
-    # folder of .npz/.pt graph files; '' = the default synthetic set (written once under data/com/)
+    # folder of .npz/.pt graph files or a PyG dataset (file or folder); '' = the default synthetic set (data/com/)
     data_dir: str = ''
+    mass_key: str = 'mass'     # PyG datasets: node attribute of the masses; without it, masses of atomic numbers z
     n_graphs: int = 2000       # data_dir='': graphs in the generated set
     data_seed: int = 0         # data_dir='': seed of the generated set
-    max_graphs: int = 0        # read only the first N files (by name); 0 = all
+    max_graphs: int = 0        # read only the first N graphs (files by name, PyG graphs in order); 0 = all
     split_seed: int = 0        # seed of the 70/15/15 train/val/test split, fixed across training seeds
     graph: str = 'radius'      # edges of files without edge_index: radius | knn
     radius: float = 2.0        # graph=radius: neighbour distance, in the files' length unit (Å in the synthetic set)
@@ -126,7 +128,7 @@ class CoMTask(Task):
     def setup(self) -> None:
         c = self.config
         folder = Path(c.data_dir) if c.data_dir else default_graph_folder(c.n_graphs, c.data_seed)
-        graphs, report = read_graph_folder(folder, c.graph, c.radius, c.k, c.max_graphs)
+        graphs, report = read_graphs(folder, c.graph, c.radius, c.k, c.max_graphs, c.mass_key)
         idx = split_indices(len(graphs), seed=c.split_seed)
         self.datasets = {k: [graphs[i] for i in v] for k, v in idx.items()}
         report.stats.update({f'{k}_graphs': len(v) for k, v in self.datasets.items()})

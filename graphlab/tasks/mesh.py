@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from ..core import ConfigError, InputError
 from ..data import make_loader
-from ..data.mesh_files import load_mesh_splits
+from ..data.pyg import load_meshes
 from ..data.meshes import SHAPES, ClassGroups, MeshAugment, collate_groups, default_mesh_data
 from ..metrics import classification_metrics, retrieval_chance, retrieval_metrics
 from ..models.dgcnn import DGCNN
@@ -30,7 +30,7 @@ from ._triplets import triplet_loss
 @dataclass
 class MeshConfig:
     "Options of the `mesh` task (keys and most defaults as in the original DT-GCNN)."
-    data_dir: str = ''              # folder in the original HDF5 layout; '' = generate (and cache) the default set
+    data_dir: str = ''              # folder in the HDF5 layout or of PyG split files; '' = generate the default set
     subjects_per_class: int = 10    # data_dir='': generated subjects per shape (4 meshes each)
     data_seed: int = 0              # data_dir='': seed of the generated meshes
     cache: bool = True              # keep the checked, resampled meshes in memory (else read the HDF5 file per item)
@@ -113,7 +113,7 @@ class MeshTask(Task):
     def setup(self) -> None:
         c = self.config
         root = c.data_dir or default_mesh_data(c.subjects_per_class, c.data_seed)
-        splits, self.data_report = load_mesh_splits(root, c.num_vertices, cache=c.cache)
+        splits, self.data_report = load_meshes(root, c.num_vertices, cache=c.cache)
         check_two_subjects(splits, root)
         self.num_classes = int(max(s.labels.max() for s in splits.values())) + 1
         self.class_names = None if c.data_dir else list(SHAPES)

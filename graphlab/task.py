@@ -95,7 +95,7 @@ class Task:
         raise NotImplementedError
 
     def read_input(self, path) -> list[tuple[str, Any]]:
-        "The named samples in one user file (`inputs` says which files), for `predict`; `ValueError` says what is wrong."
+        "The named samples in a user file (`inputs` says which files) for `predict`; `ValueError` says what is wrong."
         raise NotImplementedError
 
     def predict(self, model: nn.Module, samples: list) -> dict[str, Any]:

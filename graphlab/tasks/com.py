@@ -209,7 +209,8 @@ def read_input(self: CoMTask, path) -> list[tuple[str, dict]]:
     "One checked graph from a `.npz`/`.pt` file, with edges built like the run's when the file has none."
     if self.in_dim is None: self.setup()
     c, path = self.config, Path(path)
-    if path.suffix not in GRAPH_SUFFIXES: raise ValueError(f"suffix '{path.suffix}' is not a graph file this task reads")
+    if path.suffix not in GRAPH_SUFFIXES:
+        raise ValueError(f"suffix '{path.suffix}' is not a graph file this task reads")
     g = read_graph_file(path)
     if g['x'].shape[1] + 1 != self.in_dim:
         raise ValueError(f"{g['x'].shape[1]} node features; the run's model takes {self.in_dim - 1}")

@@ -6,7 +6,7 @@
 __all__ = ['PREDICTION_FORMATS', 'EXPORT_FORMATS', 'ONNX_PACKAGES', 'Predictions', 'predict_run', 'check_out',
            'write_predictions', 'export_run']
 
-# %% ../../nbs/09c_runs_use.ipynb #47c695fc
+# %% ../../nbs/09c_runs_use.ipynb #d504ee90
 import copy, io, json, sys, warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +19,12 @@ from ..core import InputError, atomic_write
 from ..task import Task
 from .saved import load_run
 
-# %% ../../nbs/09c_runs_use.ipynb #0c2ef656
+# %% ../../nbs/09c_runs_use.ipynb #6cee7d24
 @dataclass
 class Predictions:
     "What `predict_run` returns."
     columns: dict[str, np.ndarray]   # 'input' (sample names) and the task's columns, first axis the samples
-    run: str                         # the run directory
+    run: str                         # the run directory (absolute)
     weights: str                     # the checkpoint file the predictions come from
     errors: list[tuple[str, str]]    # (file, what was wrong) for every input that could not be used
     expected: str                    # the files the task reads (`Task.inputs`)
@@ -46,10 +46,10 @@ def predict_run(path, inputs, weights: str = 'best', chunk: int = 32) -> Predict
         names += [k for k, _ in items]; samples += [s for _, s in items]
     parts = [task.predict(trainer.model, samples[i:i + chunk]) for i in range(0, len(samples), chunk)]
     cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
-    return Predictions({'input': np.array(names, dtype=str), **cols}, str(ckpt.parent.parent), ckpt.name, errors,
-                       task.inputs)
+    return Predictions({'input': np.array(names, dtype=str), **cols}, str(ckpt.parent.parent.resolve()), ckpt.name,
+                       errors, task.inputs)
 
-# %% ../../nbs/09c_runs_use.ipynb #79a4a10f
+# %% ../../nbs/09c_runs_use.ipynb #3c12fb3c
 PREDICTION_FORMATS = ('.csv', '.json', '.npz')
 
 def check_out(out) -> Path | None:
@@ -83,7 +83,7 @@ def write_predictions(p: Predictions, out=None) -> str:
     else: atomic_write(out, lambda f: np.savez(f, run=np.array(p.run), weights=np.array(p.weights), **p.columns))
     return str(out)
 
-# %% ../../nbs/09c_runs_use.ipynb #df234483
+# %% ../../nbs/09c_runs_use.ipynb #a52a3637
 EXPORT_FORMATS = {'torchscript': '.pt', 'onnx': '.onnx'}
 ONNX_PACKAGES = ('onnx', 'onnxscript', 'onnxruntime')
 
@@ -110,7 +110,7 @@ def _onnx(model: nn.Module, x, out: Path):
     s = onnxruntime.InferenceSession(str(out), providers=['CPUExecutionProvider'])
     return lambda x: [torch.as_tensor(a) for a in s.run(None, {s.get_inputs()[0].name: x.numpy()})]
 
-# %% ../../nbs/09c_runs_use.ipynb #932ea200
+# %% ../../nbs/09c_runs_use.ipynb #bdb7fb73
 def _check_onnx() -> None:
     from importlib.util import find_spec
     missing = [m for m in ONNX_PACKAGES if find_spec(m) is None]
@@ -141,5 +141,5 @@ def export_run(path, format: str = 'torchscript', out=None, weights: str = 'best
         out.unlink(missing_ok=True)
         raise InputError(f"the exported {format} model differs from the PyTorch model on {n} test samples "
                          f"(max abs difference {diff:.3g} > tolerance {atol:g}); nothing was kept")
-    return dict(file=str(out), format=format, run=str(ckpt.parent.parent), weights=ckpt.name, samples=n,
+    return dict(file=str(out), format=format, run=str(ckpt.parent.parent.resolve()), weights=ckpt.name, samples=n,
                 max_abs_diff=diff, atol=atol)

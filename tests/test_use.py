@@ -82,3 +82,15 @@ def test_unsupported_task_and_doctor(cli, tmp_path):
     rc, out, err = cli('doctor')
     assert rc == 0, out + err
     assert out.splitlines()[0].split() == ['check', 'status', 'detail'] and 'smoke test cpu' in out
+
+
+def test_brain_forecast_predict(cli, tmp_path):
+    assert cli('train', 'brain', 'n_subjects=4', 'n_regions=12', 'n_frames=80', 'window=16', 'horizon=2', 'k=3',
+               'hidden=8', 'n_blocks=4', 'stride=8', 'trainer.max_epochs=1', 'trainer.batch_size=8',
+               'pipelines=false', 'baselines=false', 'run_dir=run', *QUIET)[0] == 0
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / 'r.npy', rng.normal(size=(12, 40)))
+    np.savetxt(tmp_path / 'short.csv', rng.normal(size=(12, 5)), delimiter=',')
+    rc, _, err = cli('predict', 'run', 'r.npy', 'short.csv', '--out', 'p.npz')
+    assert rc == 2 and "short.csv: 5 frames, fewer than the run's window of 16" in err, err
+    with np.load(tmp_path / 'p.npz') as z: assert z['input'].tolist() == ['r.npy'] and z['forecast'].shape == (1, 12, 2)

@@ -72,6 +72,8 @@ def test_mesh_predict_npz(cli, tmp_path):
     with np.load(tmp_path / 'p.npz') as z:
         assert z['input'].tolist() == ['m.h5:/s1/a', 'm.h5:/s1/b', 'c.obj'] and z['embedding'].shape == (3, 8)
         assert str(z['weights']).endswith('.ckpt')
+    rc, out, err = cli('export', 'run')                              # the DGCNN traces: kNN graphs inside forward
+    assert rc == 0 and 'max abs difference' in out, out + err
 
 
 def test_unsupported_task_and_doctor(cli, tmp_path):

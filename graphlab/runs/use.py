@@ -6,7 +6,7 @@
 __all__ = ['PREDICTION_FORMATS', 'EXPORT_FORMATS', 'ONNX_PACKAGES', 'Predictions', 'predict_run', 'check_out',
            'write_predictions', 'export_run']
 
-# %% ../../nbs/09c_runs_use.ipynb #d504ee90
+# %% ../../nbs/09c_runs_use.ipynb #e634eeab
 import copy, io, json, sys, warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,7 @@ from ..core import InputError, atomic_write
 from ..task import Task
 from .saved import load_run
 
-# %% ../../nbs/09c_runs_use.ipynb #6cee7d24
+# %% ../../nbs/09c_runs_use.ipynb #381d2aec
 @dataclass
 class Predictions:
     "What `predict_run` returns."
@@ -49,7 +49,7 @@ def predict_run(path, inputs, weights: str = 'best', chunk: int = 32) -> Predict
     return Predictions({'input': np.array(names, dtype=str), **cols}, str(ckpt.parent.parent.resolve()), ckpt.name,
                        errors, task.inputs)
 
-# %% ../../nbs/09c_runs_use.ipynb #3c12fb3c
+# %% ../../nbs/09c_runs_use.ipynb #bf646ee2
 PREDICTION_FORMATS = ('.csv', '.json', '.npz')
 
 def check_out(out) -> Path | None:
@@ -83,7 +83,7 @@ def write_predictions(p: Predictions, out=None) -> str:
     else: atomic_write(out, lambda f: np.savez(f, run=np.array(p.run), weights=np.array(p.weights), **p.columns))
     return str(out)
 
-# %% ../../nbs/09c_runs_use.ipynb #a52a3637
+# %% ../../nbs/09c_runs_use.ipynb #7493ef88
 EXPORT_FORMATS = {'torchscript': '.pt', 'onnx': '.onnx'}
 ONNX_PACKAGES = ('onnx', 'onnxscript', 'onnxruntime')
 
@@ -106,11 +106,12 @@ def _torchscript(model: nn.Module, x, out: Path):
 def _onnx(model: nn.Module, x, out: Path):
     import onnxruntime                               # optional (graphlab[onnx]); checked before the run is loaded
     if isinstance(x, dict): raise TypeError("keyword inputs are not exported to ONNX here")
+    out.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(model, (x,), str(out), dynamo=True, dynamic_shapes=({0: torch.export.Dim.AUTO},))
     s = onnxruntime.InferenceSession(str(out), providers=['CPUExecutionProvider'])
     return lambda x: [torch.as_tensor(a) for a in s.run(None, {s.get_inputs()[0].name: x.numpy()})]
 
-# %% ../../nbs/09c_runs_use.ipynb #bdb7fb73
+# %% ../../nbs/09c_runs_use.ipynb #2252d790
 def _check_onnx() -> None:
     from importlib.util import find_spec
     missing = [m for m in ONNX_PACKAGES if find_spec(m) is None]

@@ -117,7 +117,9 @@ def _use_parsers(sub) -> None:
     "The sub-commands that put a trained run to use, and `doctor`."
     r = sub.add_parser('predict', help="a saved run's predictions for new files",
                        description="Predict with a saved run for new input files (the task says which: images for "
-                                   "classify, graph .npz files for com, HDF5/mesh files for mesh).")
+                                   "classify, graph .npz files for com, HDF5/mesh files for mesh, .npy/.csv "
+                                   "recordings for brain). A file that cannot be used is named on stderr, the "
+                                   "others are still predicted, and the exit code is 2.")
     r.add_argument('run', help='a run directory or one of its checkpoints')
     r.add_argument('inputs', nargs='+', metavar='INPUT', help='input files')
     r.add_argument('--out', help='output .csv, .json or .npz (default: CSV on stdout)')

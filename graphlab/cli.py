@@ -88,6 +88,55 @@ def _data(args) -> int:
     print(write(out, n=args.n, seed=args.seed), flush=True)
     return 0
 
+# %% ../nbs/12_cli.ipynb #10c14e92
+def _predict(args) -> int:
+    import contextlib
+    from graphlab.runs.use import check_out, predict_run, write_predictions
+    check_out(args.out)                                   # a bad --out fails before the run is loaded
+    with contextlib.redirect_stdout(sys.stderr):          # stdout holds the CSV alone (set-up prints data lines)
+        p = predict_run(args.run, args.inputs, args.weights)
+    for f, why in p.errors: print(f"graphlab: error: {f}: {why}; expected {p.expected}", file=sys.stderr)
+    if len(p.columns['input']):
+        where = write_predictions(p, args.out)
+        print(f"predictions: {len(p.columns['input'])} sample(s) from {p.weights} of {p.run} -> {where}",
+              file=sys.stderr, flush=True)
+    return 2 if p.errors else 0
+
+def _export(args) -> int:
+    from graphlab.runs.use import export_run
+    e = export_run(args.run, args.format, args.out, args.weights, n=args.n)
+    print(f"{e['format']}: {e['file']} ({e['weights']}); on {e['samples']} test samples max abs difference "
+          f"{e['max_abs_diff']:.3g} (tolerance {e['atol']:g})", flush=True)
+    return 0
+
+def _doctor(args) -> int:
+    from graphlab.doctor import doctor
+    return doctor()
+
+def _use_parsers(sub) -> None:
+    "The sub-commands that put a trained run to use, and `doctor`."
+    r = sub.add_parser('predict', help="a saved run's predictions for new files",
+                       description="Predict with a saved run for new input files (the task says which: images for "
+                                   "classify, graph .npz files for com, HDF5/mesh files for mesh, .npy/.csv "
+                                   "recordings for brain). A file that cannot be used is named on stderr, the "
+                                   "others are still predicted, and the exit code is 2.")
+    r.add_argument('run', help='a run directory or one of its checkpoints')
+    r.add_argument('inputs', nargs='+', metavar='INPUT', help='input files')
+    r.add_argument('--out', help='output .csv, .json or .npz (default: CSV on stdout)')
+    r.add_argument('--weights', default='best', choices=['best', 'last', 'swa'])
+    x = sub.add_parser('export', help="a saved run's model as TorchScript or ONNX, checked against PyTorch",
+                       description="Write the model of a saved run and compare it with the PyTorch model on test "
+                                   "samples of the run.")
+    x.add_argument('run', help='a run directory or one of its checkpoints')
+    x.add_argument('--format', default='torchscript', choices=['torchscript', 'onnx'])
+    x.add_argument('--out', help='model file (default RUN_DIR/exports/<checkpoint>.pt or .onnx)')
+    x.add_argument('--weights', default='best', choices=['best', 'last', 'swa'])
+    x.add_argument('--n', type=int, default=8, help='test samples to compare on (default 8)')
+    sub.add_parser('doctor', help='check this installation: versions, devices, extras, a smoke test, write access',
+                   description='Print a table of checks; exit 1 if one of them failed.')
+
+_USE_COMMANDS = {'predict': _predict, 'export': _export, 'doctor': _doctor}
+
 # %% ../nbs/12_cli.ipynb #cedc0af4
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='graphlab', description='graphlab: graph deep learning research toolkit')
@@ -163,6 +212,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument('--device', default='auto')
     f.add_argument('--precision', default='32')
     f.add_argument('--train', action='store_true', help='also time a training step')
+    _use_parsers(sub)
     return p
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == 'data': return _data(args)
         if args.command == 'evaluate': return _evaluate(args)
         if args.command == 'explain': return _explain(args)
+        if args.command in _USE_COMMANDS: return _USE_COMMANDS[args.command](args)
         p.print_help(); return 2
     except InputError as e:
         print(f"graphlab: error: {e}", file=sys.stderr); return 2

@@ -27,6 +27,7 @@ class Task:
     sample_options: dict = {}      # explorer controls besides the sample: name -> choices, the first the default
     # why the model cannot train with half-precision weights (precision=*-true); '' = it can
     half_weights: str = ''
+    inputs: str = ''               # the files `read_input` takes, for messages, e.g. 'PNG/JPEG images'; '' = none
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.config_class()
@@ -91,6 +92,14 @@ class Task:
 
     def show_sample(self, model: nn.Module, index: int, fig, split: str = 'test', **options):
         "Draw sample `index` of `split` into the matplotlib `fig`: its input, `model`'s prediction and the truth."
+        raise NotImplementedError
+
+    def read_input(self, path) -> list[tuple[str, Any]]:
+        "The named samples in a user file (`inputs` says which files) for `predict`; `ValueError` says what is wrong."
+        raise NotImplementedError
+
+    def predict(self, model: nn.Module, samples: list) -> dict[str, Any]:
+        "`model`'s predictions for samples of `read_input`: `{column: array (len(samples), ...)}`."
         raise NotImplementedError
 
     def __repr__(self): return f"{type(self).__name__}({self.config})"

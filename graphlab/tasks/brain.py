@@ -7,6 +7,7 @@ __all__ = ['BrainConfig', 'BrainTask']
 
 # %% ../../nbs/05e_tasks_brain.ipynb #ffd55e0a
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from ..models.connectome import ConnectomeGNN
 from ..models.stgcn import STGCN
 from . import Task, register_task
 from ._brain_connectivity import BrainPipelines, group_connectivity
+from ._brain_predict import predict_recordings, read_recording
 
 # %% ../../nbs/05e_tasks_brain.ipynb #cfffca44
 @dataclass
@@ -113,6 +115,7 @@ class BrainTask(Task):
     config_class = BrainConfig
     defaults = {'trainer': {'max_epochs': 16, 'batch_size': 32, 'optim': {'lr': 3e-3, 'weight_decay': 1e-4}}}
     rec: BrainRecordings | None = None
+    inputs = '.npy/.csv recordings (regions × time, at least one window of frames); the last window is predicted'
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -233,6 +236,13 @@ class BrainTask(Task):
                 'shuffled': {'shuffle_graph': True, **quiet}}
 
     def callbacks(self) -> list: return [BrainPipelines()] if self.config.pipelines else []
+
+    def read_input(self, path) -> list[tuple[str, np.ndarray]]:
+        if self.rec is None: self.setup()
+        if self.config.fusion: raise ValueError("this run also reads EEG (fusion); predict takes region time series")
+        return [(Path(path).name, read_recording(path, self.rec.n_regions, self.config.window))]
+
+    def predict(self, model: nn.Module, samples: list) -> dict: return predict_recordings(self, model, samples)
 
     def example_input(self, batch_size: int = 1) -> dict:
         if self.rec is None: self.setup()

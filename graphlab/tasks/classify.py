@@ -8,13 +8,16 @@ __all__ = ['DATA_KEYS', 'ClassifyConfig', 'data_options', 'ClassifyTask', 'pixel
 # %% ../../nbs/05b_tasks_classify.ipynb #44866d84
 import inspect
 from dataclasses import dataclass, fields
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..core import ConfigError
-from ..data.images import IMAGE_DATASETS, ImageAugment, ImageData, Normalize, TransformedDataset
+from ..data.images import (IMAGE_DATASETS, IMAGE_EXTENSIONS, ImageAugment, ImageData, Normalize,
+                                  TransformedDataset, _load_image, _resample)
 from ..metrics import classification_metrics
 from ..models.cnn import CNN_MODELS, build_model
 from ..plots import overlay, show_image
@@ -79,6 +82,7 @@ class ClassifyTask(Task):
     config_class = ClassifyConfig
     monitor, mode = 'val_accuracy', 'max'
     data: ImageData | None = None
+    inputs = 'PNG/JPEG images, or .npy arrays (H, W) or (C, H, W) with values in [0, 1]'
 
     def setup(self) -> None:
         c = self.config
@@ -167,3 +171,35 @@ def show_sample(self: ClassifyTask, model: nn.Module, index: int, fig, split: st
     show_image(image, left, f"{split} image {index}: true {names[int(y)]}")
     overlay(image, explain(model, xb, method)[0].cpu(), right, title=f"{method}: predicted {names[k]} ({p[k]:.0%})")
     return fig
+
+# %% ../../nbs/05b_tasks_classify.ipynb #d8c45e63
+@patch
+def read_input(self: ClassifyTask, path) -> list[tuple[str, Tensor]]:
+    "One normalised image `(C, R, R)` from a PNG/JPEG file or a `.npy` array, prepared like the training images."
+    if self.data is None: self.setup()
+    path, d = Path(path), self.data
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        try: x = _load_image(path, d.resolution, 'L' if d.in_channels == 1 else 'RGB')
+        except Exception as e: raise ValueError(f"unreadable image ({type(e).__name__}: {str(e)[:120]})") from None
+    elif path.suffix.lower() == '.npy':
+        try: a = np.load(path, allow_pickle=False)
+        except Exception as e: raise ValueError(f"unreadable .npy file ({type(e).__name__}: {str(e)[:120]})") from None
+        a = a[None] if a.ndim == 2 else a
+        if a.ndim != 3 or a.shape[0] != d.in_channels or a.shape[1] != a.shape[2] or a.dtype.kind not in 'fiu':
+            raise ValueError(f"array of shape {a.shape} ({a.dtype}); the run takes square images with "
+                             f"{d.in_channels} channel(s): (H, W) or ({d.in_channels}, H, W) numbers")
+        if not (np.isfinite(a).all() and a.min() >= 0 and a.max() <= 1):
+            raise ValueError(f"values outside [0, 1] (min {a.min():g}, max {a.max():g}); scale the image to [0, 1]")
+        x = _resample(torch.as_tensor(a, dtype=torch.float32)[None], d.resolution)[0]
+    else: raise ValueError(f"suffix '{path.suffix}' is not an image this task reads")
+    return [(path.name, self.normalize(x))]
+
+@patch
+@torch.no_grad()
+def predict(self: ClassifyTask, model: nn.Module, samples: list[Tensor]) -> dict[str, np.ndarray]:
+    "The predicted class, its name and its probability."
+    p = next(model.parameters())
+    prob = model.eval()(torch.stack(samples).to(p.device, p.dtype)).float().softmax(-1).cpu()
+    k = prob.argmax(1)
+    return {'class': k.numpy(), 'class_name': np.array([self.data.class_names[i] for i in k]),
+            'probability': prob.max(1).values.numpy()}

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from ..core import ConfigError
 from ..data import split_indices
-from ..data.geometric import default_graph_folder, random_rotation
+from ..data.geometric import GRAPH_SUFFIXES, build_edges, default_graph_folder, random_rotation, read_graph_file
 from ..data.pyg import read_graphs
 from ..metrics import REGRESSION_LOSSES, regression_loss, regression_metrics
 from ..models.egnn import EGNN_IMPLS, EGNNCoM, GCNCoM
@@ -121,6 +121,7 @@ class CoMTask(Task):
     "Centre of mass of 3-D point graphs from a folder of graph files; EGNN or GCN; equivariance measured."
     config_class = CoMConfig
     monitor, mode = 'val_mae', 'min'
+    inputs = '.npz/.pt graph files (pos (N, 3), optional mass, x, edge_index; see graphlab.data.geometric)'
     defaults = {'trainer': dict(max_epochs=3, batch_size=32, optim=dict(lr=2e-3, weight_decay=0.0),
                                 schedule=dict(name='plateau', patience=1, decay=0.3))}
     in_dim: int | None = None
@@ -202,3 +203,22 @@ def show_sample(self: CoMTask, model: nn.Module, index: int, fig, split: str = '
     ax.set_title(f"{split} graph {index} ({len(p)} nodes): error {err(pred):.3f}, centroid {err(cen):.3f}", fontsize=9)
     ax.legend(fontsize=8, loc='upper left')
     return fig
+
+# %% ../../nbs/05c_tasks_com.ipynb #74e40434
+@patch
+def read_input(self: CoMTask, path) -> list[tuple[str, dict]]:
+    "One checked graph from a `.npz`/`.pt` file, with edges built like the run's when the file has none."
+    if self.in_dim is None: self.setup()
+    c, path = self.config, Path(path)
+    if path.suffix not in GRAPH_SUFFIXES:
+        raise ValueError(f"suffix '{path.suffix}' is not a graph file this task reads")
+    g = read_graph_file(path)
+    if g['x'].shape[1] + 1 != self.in_dim:
+        raise ValueError(f"{g['x'].shape[1]} node features; the run's model takes {self.in_dim - 1}")
+    if g['edge_index'] is None: g['edge_index'] = build_edges(g['pos'], c.graph, c.radius, c.k)
+    return [(path.name, g)]
+
+@patch
+def predict(self: CoMTask, model: nn.Module, samples: list[dict]) -> dict[str, np.ndarray]:
+    "The predicted centre of mass: `com_x`, `com_y`, `com_z`."
+    return dict(zip(('com_x', 'com_y', 'com_z'), predict_graphs(model, samples).numpy().T))

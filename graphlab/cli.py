@@ -50,7 +50,7 @@ def _evaluate(args) -> int:
 
 def _explain(args) -> int:
     from graphlab.runs import explain_run
-    print(f"explanations: {explain_run(args.path, args.method, args.n, args.weights)}", flush=True)
+    print(f"explanations: {explain_run(args.path, args.method, args.n, args.weights, args.layer)}", flush=True)
     return 0
 
 # %% ../nbs/12_cli.ipynb #cdb54d91
@@ -150,6 +150,8 @@ def _parser() -> argparse.ArgumentParser:
                    help='a method of graphlab.explain.EXPLAIN_METHODS (default gradcam); '
                    'an unknown name is refused with the list')
     x.add_argument('--n', type=int, default=8, help='test images to explain (default 8)')
+    x.add_argument('--layer', metavar='NAME', help="Grad-CAM's target layer, a module name such as features.3 "
+                   "(default: the run's gradcam_layer, else the last module with 4-D feature maps)")
     x.add_argument('--weights', default='best', choices=['best', 'last', 'swa'])
     d = sub.add_parser('data', help='write a dataset to disk in the layout its task reads',
                        description='Write dataset NAME (e.g. com, mesh) to --out in the on-disk layout that '

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from .core import InputError, suggest
 from .data.images import gaussian_blur
+from .explain_layers import find_target_layer
 from .explain_perturbation import superpixel_attributions, superpixel_maps
 
 # %% ../nbs/07_explain.ipynb #6029bc2e
@@ -43,14 +44,15 @@ def scale01(m: Tensor) -> Tensor:
 
 # %% ../nbs/07_explain.ipynb #98fc0ff5
 class GradCAM:
-    "Grad-CAM of `target_layer` (default `model.features`): `cam(x, target=None) -> (B, H, W)` in [0, 1]."
-    def __init__(self, model: nn.Module, target_layer: nn.Module | None = None):
-        if target_layer is None:
-            if not isinstance(getattr(model, 'features', None), nn.Module):
-                raise InputError(f"{type(self).__name__}: {type(model).__name__} has no `features`; "
-                                 "pass target_layer=<the conv layer or block to explain>")
-            target_layer = model.features
+    "Grad-CAM of `target_layer` (a module, its name, None: found): `cam(x, target=None) -> (B, H, W)` in [0, 1]."
+    def __init__(self, model: nn.Module, target_layer: nn.Module | str | None = None):
         self.model, self.target_layer = model, target_layer
+
+    def layer(self, x: Tensor) -> nn.Module:
+        "The target layer, resolved on the first call (`find_target_layer` on `x[:1]`)."
+        if not isinstance(self.target_layer, nn.Module):
+            self.target_layer = find_target_layer(self.model, x, self.target_layer)
+        return self.target_layer
 
     def activations_and_gradients(self, x: Tensor, target=None) -> tuple[Tensor, Tensor]:
         "Target-layer activations `(B, K, h, w)` and the gradients of the target logits with respect to them."
@@ -58,7 +60,7 @@ class GradCAM:
         def hook(module, inputs, out):
             store['a'] = out
             return out.clone()
-        handle = self.target_layer.register_forward_hook(hook)
+        handle = self.layer(x).register_forward_hook(hook)
         try:
             with torch.enable_grad():
                 logits = self.model(x)
@@ -76,7 +78,9 @@ class GradCAM:
         cam = F.relu((self.weights(a, g)[:, :, None, None] * a).sum(1, keepdim=True))    # (B, 1, h, w)
         return scale01(F.interpolate(cam, size=x.shape[-2:], mode='bilinear', align_corners=False)[:, 0])
 
-    def __repr__(self): return f"{type(self).__name__}({type(self.target_layer).__name__})"
+    def __repr__(self):
+        layer = self.target_layer
+        return f"{type(self).__name__}({type(layer).__name__ if isinstance(layer, nn.Module) else layer})"
 
 class GradCAMPlusPlus(GradCAM):
     "Grad-CAM++: gradients weighted per location, so that several instances of a class all count."
@@ -100,7 +104,7 @@ def explain_method(name: str) -> str:
                          f"choose one of: {', '.join(EXPLAIN_METHODS)}")
     return name
 
-def explain(model: nn.Module, x: Tensor, method: str, target=None, *, layer: nn.Module | None = None,
+def explain(model: nn.Module, x: Tensor, method: str, target=None, *, layer: nn.Module | str | None = None,
             n_steps: int = 32, nt_samples: int = 16, noise: float = 0.15, n_samples: int = 256, cells: int = 8,
             seed: int = 0, batch_size: int = 256, return_delta: bool = False):
     "Maps `(B, H, W)` in [0, 1] of `method` for `target` (default: the predicted class)."

@@ -5,16 +5,17 @@
 # %% auto #0
 __all__ = ['PERTURBATION_METHODS', 'superpixel_grid', 'superpixel_attributions', 'superpixel_maps']
 
-# %% ../nbs/07b_explain_perturbation.ipynb #64afad9e
+# %% ../nbs/07b_explain_perturbation.ipynb #6e481bfd
 import warnings
 
 import torch
+from captum._utils.models.linear_model import SkLearnRidge
 from captum.attr import KernelShap, Lime
 from torch import Tensor, nn
 
 from .core import InputError
 
-# %% ../nbs/07b_explain_perturbation.ipynb #16768ca5
+# %% ../nbs/07b_explain_perturbation.ipynb #e1665b55
 def superpixel_grid(height: int, width: int, cells: int = 8) -> Tensor:
     "Labels `(H, W)` of a `cells × cells` grid of superpixels (one per pixel where the image is smaller), row by row."
     if cells < 1: raise InputError(f"superpixel_grid: cells={cells}; expected a positive number of cells per side")
@@ -22,8 +23,12 @@ def superpixel_grid(height: int, width: int, cells: int = 8) -> Tensor:
     rows, cols = torch.arange(height) * gh // height, torch.arange(width) * gw // width
     return rows[:, None] * gw + cols[None]                                       # (H, W)
 
-# %% ../nbs/07b_explain_perturbation.ipynb #69592897
-PERTURBATION_METHODS = {'shap': KernelShap, 'lime': Lime}      # method name → Captum class
+# %% ../nbs/07b_explain_perturbation.ipynb #be1c0ced
+def _lime(model: nn.Module) -> Lime:
+    "Captum's Lime with the lime package's surrogate, ridge regression (alpha 1), not Captum's lasso."
+    return Lime(model, interpretable_model=SkLearnRidge(alpha=1.0))
+
+PERTURBATION_METHODS = {'shap': KernelShap, 'lime': _lime}      # method name → Captum attribution
 
 def superpixel_attributions(model: nn.Module, x: Tensor, method: str, target: Tensor, *, cells: int = 8,
                             n_samples: int = 256, batch_size: int = 256, seed: int = 0) -> Tensor:

@@ -15,8 +15,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
-from .core import (InputError, apply_to_tensors, cast_inputs, first_tensor, peak_memory_mb, precision_policy,
-                           reset_peak_memory, resolve_device, to_device)
+from .core import (InputError, apply_to_tensors, cast_inputs, eval_mode, first_tensor, peak_memory_mb,
+                           precision_policy, reset_peak_memory, resolve_device, to_device)
 
 # %% ../nbs/08_profiler.ipynb #e470d5f7
 def call_model(model: nn.Module, inputs):
@@ -235,13 +235,10 @@ def model_summary(model: nn.Module, inputs) -> ModelSummary:
             except InputError: shapes.setdefault(name, ())        # an output without tensors
         return f
     hooks = [m.register_forward_hook(hook(n)) for n, m in owners.items()]
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
     try:
-        with torch.no_grad(), flop_counter() as fc: call_model(model, inputs)
+        with eval_mode(model), torch.no_grad(), flop_counter() as fc: call_model(model, inputs)
     finally:
         for h in hooks: h.remove()
-        for m, t in modes: m.training = t
     flops = {k: sum(v.values()) for k, v in fc.get_flop_counts().items()}
     key = lambda n: f"{type(model).__name__}.{n}" if n else type(model).__name__     # FlopCounterMode's names
     own = lambda n, m: flops.get(key(n), 0) - sum(flops.get(key(f"{n}.{c}" if n else c), 0)

@@ -56,6 +56,22 @@ def test_profile_writes_model_summaries(cli, tmp_path):
     assert (tmp_path / 'p' / 'profile.csv').read_text().startswith('resolution,params'), out
 
 
+def test_explain_shap_lime_and_a_named_layer(cli, tmp_path):
+    "`graphlab explain --method shap|lime`, Grad-CAM of a named layer, and a bad name: exit 2 with the choices."
+    code, _, err = cli('train', 'classify', 'trainer.max_epochs=1', 'profile=false', 'pixel_baselines=false',
+                       'run_dir=c')
+    assert code == 0, err
+    for m in ('shap', 'lime'):
+        code, out, err = cli('explain', 'c', '--method', m, '--n', '2')
+        assert code == 0 and f'explanations/{m}-' in out, err
+        maps = np.load(next((tmp_path / 'c' / 'explanations').glob(f'{m}-*.npz')))['maps']
+        assert maps.shape == (2, 8, 8) and maps.max() == 1.0, maps.shape
+    code, _, err = cli('explain', 'c', '--layer', 'features.0', '--n', '2')
+    assert code == 0, err
+    code, _, err = cli('explain', 'c', '--layer', 'features.9', '--n', '2')
+    assert code == 2 and "'features.9' is not a module" in err and 'choose one of: features.0' in err, err
+
+
 def test_data_errors_exit_2(cli, tmp_path):
     code, _, err = cli('train', 'classify', 'difficulty=0.9')
     assert code == 2 and "'difficulty' does not apply to data=digits" in err, err

@@ -42,6 +42,9 @@ class ClassifyConfig:
     label_smoothing: float = 0.0  # cross-entropy label smoothing, in [0, 1)
     # after testing, add the majority class and pixel logistic regression on the test images
     pixel_baselines: bool = True
+    # Grad-CAM's target layer (explorer, graphlab explain), a module name such as features.3;
+    # '' = the last module with 4-D feature maps (graphlab.explain_layers.find_target_layer)
+    gradcam_layer: str = ''
 
     def __post_init__(self):
         if not 0 <= self.label_smoothing < 1:
@@ -165,5 +168,6 @@ def show_sample(self: ClassifyTask, model: nn.Module, index: int, fig, split: st
     k, names, image = int(p.argmax()), self.data.class_names, self.normalize.denormalize(x)
     left, right = fig.subplots(1, 2)
     show_image(image, left, f"{split} image {index}: true {names[int(y)]}")
-    overlay(image, explain(model, xb, method)[0].cpu(), right, title=f"{method}: predicted {names[k]} ({p[k]:.0%})")
+    maps = explain(model, xb, method, layer=self.config.gradcam_layer or None)
+    overlay(image, maps[0].cpu(), right, title=f"{method}: predicted {names[k]} ({p[k]:.0%})")
     return fig

@@ -50,14 +50,16 @@ def _evaluate(args) -> int:
 
 def _explain(args) -> int:
     from graphlab.runs import explain_run
-    print(f"explanations: {explain_run(args.path, args.method, args.n, args.weights)}", flush=True)
+    print(f"explanations: {explain_run(args.path, args.method, args.n, args.weights, args.layer)}", flush=True)
     return 0
 
 # %% ../nbs/12_cli.ipynb #cdb54d91
 def _profile(args) -> int:
-    import pandas as pd
+    from pathlib import Path
+    import pandas as pd, torch
+    from graphlab.core import atomic_write
     from graphlab.models.cnn import build_model
-    from graphlab.profiler import profile_model
+    from graphlab.profiler import model_summary, profile_model
     for flag, values in (('--resolution', args.resolution), ('--batch-size', [args.batch_size]),
                          ('--stem-stride', [args.stem_stride])):
         for v in values:
@@ -71,9 +73,17 @@ def _profile(args) -> int:
         rows.append(dict(resolution=r, params=p.params, mflops=p.flops / 1e6, latency_ms=p.latency_ms,
                          samples_per_s=p.throughput, activation_mb=p.activation_mb, peak_mb=p.peak_memory_mb,
                          **({'train_samples_per_s': p.train_throughput} if args.train else {})))
+        if args.out:
+            atomic_write(Path(args.out) / f"model_summary_{r}px.txt",
+                         str(model_summary(m, torch.randn(1, args.in_channels, r, r))))
     print(f"{args.model} (width_mult={args.width_mult}, batch {args.batch_size}, {p.device}, precision {p.precision}, "
           f"{p.threads} threads)")
-    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    table = pd.DataFrame(rows)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if args.out:
+        atomic_write(Path(args.out) / 'profile.csv', table.to_csv(index=False))
+        print(f"written: {args.out}/profile.csv and model_summary_<R>px.txt (per layer: output shape, parameters, "
+              "MACs)")
     return 0
 
 # %% ../nbs/12_cli.ipynb #45c8ad9f
@@ -189,6 +199,8 @@ def _parser() -> argparse.ArgumentParser:
                    help='a method of graphlab.explain.EXPLAIN_METHODS (default gradcam); '
                    'an unknown name is refused with the list')
     x.add_argument('--n', type=int, default=8, help='test images to explain (default 8)')
+    x.add_argument('--layer', metavar='NAME', help="Grad-CAM's target layer, a module name such as features.3 "
+                   "(default: the run's gradcam_layer, else the last module with 4-D feature maps)")
     x.add_argument('--weights', default='best', choices=['best', 'last', 'swa'])
     d = sub.add_parser('data', help='write a dataset to disk in the layout its task reads',
                        description='Write dataset NAME (e.g. com, mesh) to --out in the on-disk layout that '
@@ -212,6 +224,8 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument('--device', default='auto')
     f.add_argument('--precision', default='32')
     f.add_argument('--train', action='store_true', help='also time a training step')
+    f.add_argument('--out', metavar='DIR', help='also write profile.csv and, per resolution, the per-layer table '
+                   'model_summary_<R>px.txt (output shapes, parameters, MACs) into DIR')
     _use_parsers(sub)
     return p
 

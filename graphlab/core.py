@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['PRECISION_ALIASES', 'InputError', 'ConfigError', 'suggest', 'Registry', 'moved_names', 'seed_everything',
            'resolve_device', 'Precision', 'precision_policy', 'reset_peak_memory', 'peak_memory_mb', 'apply_to_tensors',
-           'to_device', 'first_tensor', 'cast_inputs', 'flatten_dict', 'PhaseTimer', 'source_commit', 'versions',
-           'OutputError', 'atomic_write']
+           'to_device', 'first_tensor', 'cast_inputs', 'flatten_dict', 'eval_mode', 'PhaseTimer', 'source_commit',
+           'versions', 'OutputError', 'atomic_write']
 
 # %% ../nbs/00_core.ipynb #7b81f99b
 import difflib, functools, importlib, os, platform, random, resource, subprocess, sys, time, warnings
@@ -197,6 +197,16 @@ def flatten_dict(d: dict, prefix: str = '', numbers_only: bool = False) -> dict:
         if isinstance(v, dict): out.update(flatten_dict(v, f"{prefix}{k}.", numbers_only))
         elif not numbers_only or (isinstance(v, (int, float)) and not isinstance(v, bool)): out[f"{prefix}{k}"] = v
     return out
+
+# %% ../nbs/00_core.ipynb #53cd9770
+@contextmanager
+def eval_mode(model: torch.nn.Module):
+    "Run a block with `model` in eval mode, then give every submodule back its own training flag."
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try: yield model
+    finally:
+        for m, t in modes: m.training = t
 
 # %% ../nbs/00_core.ipynb #d13971af
 class PhaseTimer:

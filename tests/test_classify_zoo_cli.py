@@ -21,6 +21,9 @@ def test_resnet18_on_fine_detail_at_48_px(workdir):
     for k in ('profile_latency_ms', 'profile_throughput', 'profile_train_throughput', 'profile_peak_memory_mb',
               'profile_activation_mb', 'throughput_samples_s', 'peak_memory_mb'):
         assert m[k] > 0, k
+    # the per-layer table beside them: its parameters and MACs add up to the profile's
+    total = (run / 'model_summary.txt').read_text().splitlines()[-1].split()
+    assert total == ['total', f"{m['profile_params']:,}", f"{m['profile_flops'] // 2:,}"], total
 
 
 def test_own_image_folder(workdir):
@@ -38,6 +41,35 @@ def test_own_image_folder(workdir):
     assert 'skipped 1 unreadable file' in p.stderr and 'corrupt.jpg' in p.stderr, p.stderr
     m = json.loads((run / 'metrics.json').read_text())
     assert m['test_accuracy'] == 1.0 and m['profile_flops'] > 0, m   # dark vs light is easy
+
+
+def test_profile_writes_model_summaries(cli, tmp_path):
+    "`graphlab profile --out DIR`: the table as CSV, and per resolution the per-layer summary (issue 23 §3)."
+    code, out, err = cli('profile', 'convnet_small', '--resolution', '8', '16', '--batch-size', '2', '--out', 'p')
+    assert code == 0 and 'model_summary_<R>px.txt' in out, err
+    from graphlab.models.cnn import build_model
+    n = sum(q.numel() for q in build_model('convnet_small', 3, 10).parameters())
+    for r in (8, 16):
+        lines = (tmp_path / 'p' / f'model_summary_{r}px.txt').read_text().splitlines()
+        assert lines[-1].split()[1] == f"{n:,}" and lines[3].split()[:3] == ['features.0.0', 'Conv2d', f'[1,'], lines
+        assert lines[3].split()[-1] == f"{16 * 3 * 3 * 3 * r * r:,}"       # the first conv's MACs: C_out C_in k² H W
+    assert (tmp_path / 'p' / 'profile.csv').read_text().startswith('resolution,params'), out
+
+
+def test_explain_shap_lime_and_a_named_layer(cli, tmp_path):
+    "`graphlab explain --method shap|lime`, Grad-CAM of a named layer, and a bad name: exit 2 with the choices."
+    code, _, err = cli('train', 'classify', 'trainer.max_epochs=1', 'profile=false', 'pixel_baselines=false',
+                       'run_dir=c')
+    assert code == 0, err
+    for m in ('shap', 'lime'):
+        code, out, err = cli('explain', 'c', '--method', m, '--n', '2')
+        assert code == 0 and f'explanations/{m}-' in out, err
+        maps = np.load(next((tmp_path / 'c' / 'explanations').glob(f'{m}-*.npz')))['maps']
+        assert maps.shape == (2, 8, 8) and maps.max() == 1.0, maps.shape
+    code, _, err = cli('explain', 'c', '--layer', 'features.0', '--n', '2')
+    assert code == 0, err
+    code, _, err = cli('explain', 'c', '--layer', 'features.9', '--n', '2')
+    assert code == 2 and "'features.9' is not a module" in err and 'choose one of: features.0' in err, err
 
 
 def test_data_errors_exit_2(cli, tmp_path):

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['IMAGE_DATASETS', 'FINE_DETAIL_CLASSES', 'IMAGE_EXTENSIONS', 'ImageData', 'digits', 'shape_mask', 'fine_detail_scenes',
            'render_fine_detail', 'fine_detail', 'ImageFolder', 'image_folder', 'Normalize', 'gaussian_blur',
-           'ImageAugment', 'TransformedDataset']
+           'TransformedDataset']
 
 # %% ../../nbs/02b_data_images.ipynb #ca10a2ff
 import math, warnings
@@ -233,49 +233,6 @@ def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
     k = (k / k.sum()).expand(x.shape[0], 1, 1, -1)                       # (C, 1, 1, K)
     y = F.conv2d(F.pad(x[None], (r, r, 0, 0), mode='reflect'), k, groups=x.shape[0])
     return F.conv2d(F.pad(y, (0, 0, r, r), mode='reflect'), k.transpose(2, 3), groups=x.shape[0])[0]
-
-class ImageAugment:
-    "Random resized crop, colour jitter and Gaussian blur for one image, scaled to its resolution."
-    def __init__(self, resolution: int, strength: float = 1.0, blur_min_resolution: int = 32,
-                 reference_resolution: int = 64, p_blur: float = 0.3):
-        if strength < 0: raise InputError(f"augmentation strength={strength} must be >= 0")
-        self.resolution, self.strength, self.blur_min_resolution = resolution, strength, blur_min_resolution
-        self.p_blur = p_blur
-        geo = strength * min(1.0, resolution / reference_resolution)       # grows with resolution
-        self.crop_scale = (max(0.1, 1 - 0.4 * geo), 1.0)                   # fraction of the area kept
-        self.crop_ratio = (1 / (1 + 0.33 * geo), 1 + 0.33 * geo)           # aspect ratio range
-        self.jitter = min(0.9, 0.2 * strength)                              # ± factor range of colour jitter
-        self.blur_sigma = (0.1, 0.02 * resolution * geo) if resolution >= blur_min_resolution else None
-
-    def crop(self, x: Tensor) -> Tensor:
-        H, W = x.shape[-2:]
-        a = torch.empty(1).uniform_(*self.crop_scale).item()
-        r = math.exp(torch.empty(1).uniform_(math.log(self.crop_ratio[0]), math.log(self.crop_ratio[1])).item())
-        h, w = min(H, max(1, round(H * math.sqrt(a / r)))), min(W, max(1, round(W * math.sqrt(a * r))))
-        i, j = torch.randint(0, H - h + 1, (1,)).item(), torch.randint(0, W - w + 1, (1,)).item()
-        if (h, w) == (H, W): return x
-        return F.interpolate(x[None, :, i:i + h, j:j + w], size=(H, W), mode='bilinear', align_corners=False,
-                             antialias=True)[0]
-
-    def colour(self, x: Tensor) -> Tensor:
-        f = lambda: 1 + torch.empty(1).uniform_(-self.jitter, self.jitter).item()
-        x = x * f()                                                         # brightness
-        grey = (x.mean(0, keepdim=True) if x.shape[0] == 1
-                else (x * torch.tensor([.299, .587, .114])[:, None, None]).sum(0, keepdim=True))
-        x = (x - grey.mean()) * f() + grey.mean()                           # contrast
-        if x.shape[0] == 3: x = (x - grey) * f() + grey                     # saturation
-        return x.clamp(0, 1)
-
-    def __call__(self, x: Tensor) -> Tensor:
-        if self.strength == 0: return x
-        x = self.colour(self.crop(x))
-        if self.blur_sigma and torch.rand(1).item() < self.p_blur:
-            x = gaussian_blur(x, torch.empty(1).uniform_(*self.blur_sigma).item())
-        return x
-
-    def __repr__(self):
-        return (f"ImageAugment(resolution={self.resolution}, strength={self.strength}, crop_scale={self.crop_scale}, "
-                f"jitter={self.jitter}, blur_sigma={self.blur_sigma})")
 
 class TransformedDataset(Dataset):
     "`dataset` with `transforms` applied in order to the image of every `(image, label)` sample."

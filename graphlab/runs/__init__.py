@@ -14,8 +14,8 @@ from datetime import datetime
 from pathlib import Path
 
 from ..config import config_from_dict, load_config, to_dict, to_yaml
-from ..core import InputError, atomic_write, resolve_device, versions
-from ..profiler import profile_model
+from ..core import InputError, atomic_write, cast_inputs, resolve_device, to_device, versions
+from ..profiler import model_summary, profile_model
 from ..task import Task
 from ..tasks import get_task
 from ..trainer.checkpoint import load_checkpoint
@@ -49,6 +49,9 @@ def profile_run(trainer: Trainer, task: Task, metrics: dict) -> dict:
                       precision=trainer.precision.name, channels_last=c.channels_last, max_seconds=1.0, verbose=False)
     metrics = {**metrics, **p.to_dict()}
     trainer.write_metrics(metrics)
+    if trainer.writes:
+        x = cast_inputs(to_device(example, trainer.device), trainer.precision.param_dtype)
+        atomic_write(trainer.run_dir / 'model_summary.txt', str(model_summary(trainer.model, x)))
     return metrics
 
 # %% ../../nbs/09_runs.ipynb #ab6db01f

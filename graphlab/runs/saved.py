@@ -65,7 +65,7 @@ def evaluate_run(path, split: str = 'test', weights: str = 'best') -> dict:
     return out
 
 # %% ../../nbs/09b_runs_saved.ipynb #016851df
-def explain_run(path, method: str = 'gradcam', n: int = 8, weights: str = 'best') -> Path:
+def explain_run(path, method: str = 'gradcam', n: int = 8, weights: str = 'best', layer: str | None = None) -> Path:
     "Explanation maps of `n` test images of a saved image-task run; writes `.npz` and a figure into `explanations/`."
     if n < 1: raise InputError(f"--n {n}: expected at least one image")
     # here, not at the top: only explaining needs captum (~0.5 s to import)
@@ -80,7 +80,8 @@ def explain_run(path, method: str = 'gradcam', n: int = 8, weights: str = 'best'
                          f"{len(task.datasets['test'])} or fewer")
     x, y = task.test_batch(n)
     model = trainer.model.eval()
-    maps = explain(model, x.to(trainer.device), method).cpu()
+    layer = layer or getattr(task.config, 'gradcam_layer', '') or None
+    maps = explain(model, x.to(trainer.device), method, layer=layer).cpu()
     pred = model(x.to(trainer.device)).argmax(1).cpu()
     out = ckpt.parent.parent / 'explanations'
     out.mkdir(exist_ok=True)

@@ -16,8 +16,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..core import ConfigError
-from ..data.images import (IMAGE_DATASETS, IMAGE_EXTENSIONS, ImageAugment, ImageData, Normalize,
-                                  TransformedDataset, _load_image, _resample)
+from ..data.augment import ImageAugment
+from ..data.images import (IMAGE_DATASETS, IMAGE_EXTENSIONS, ImageData, Normalize, TransformedDataset,
+                                  _load_image, _resample)
 from ..metrics import classification_metrics
 from ..models.cnn import CNN_MODELS, build_model
 from ..plots import overlay, show_image
@@ -40,17 +41,30 @@ class ClassifyConfig:
     split_seed: int = 0           # seed of the train/val/test split, fixed across training seeds
     # augmentation strength: 0 = off, 1 = standard (crop, colour, blur; scaled with resolution)
     augment: float = 0.0
+    augment_crop: float = -1.0    # strength of the random resized crop alone; -1 = augment's
+    augment_colour: float = -1.0  # strength of brightness, contrast and saturation jitter alone; -1 = augment's
+    augment_blur: float = -1.0    # strength of the Gaussian blur alone (from 32 px); -1 = augment's
+    augment_hue: float = 0.0      # largest hue shift of RGB images, in turns of the colour wheel [0, 0.5]; 0 = none
     width_mult: float = 1.0       # model channel-width multiplier (0.25 = a quarter of the channels)
     stem_stride: int = 1          # stride of the model's first layer (4 for 224+ px images)
     label_smoothing: float = 0.0  # cross-entropy label smoothing, in [0, 1)
     # after testing, add the majority class and pixel logistic regression on the test images
     pixel_baselines: bool = True
+    # Grad-CAM's target layer (explorer, graphlab explain), a module name such as features.3;
+    # '' = the last module with 4-D feature maps (graphlab.explain_layers.find_target_layer)
+    gradcam_layer: str = ''
 
     def __post_init__(self):
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"config key 'label_smoothing': {self.label_smoothing} is outside [0, 1)")
         for k in ('resolution', 'n_samples', 'augment'):
             if getattr(self, k) < 0: raise ConfigError(f"config key '{k}': {getattr(self, k)} must be >= 0")
+        for k in ('augment_crop', 'augment_colour', 'augment_blur'):
+            if getattr(self, k) < 0 and getattr(self, k) != -1:
+                raise ConfigError(f"config key '{k}': {getattr(self, k)}; expected a strength >= 0 "
+                                  "(or -1: augment's)")
+        if not 0 <= self.augment_hue <= 0.5:
+            raise ConfigError(f"config key 'augment_hue': {self.augment_hue} is outside [0, 0.5] (turns of the hue)")
         if 0 < self.resolution < 8:
             raise ConfigError(f"config key 'resolution': {self.resolution} px is too small; use resolution >= 8 (or 0)")
         if not self.width_mult > 0: raise ConfigError(f"config key 'width_mult': {self.width_mult} must be > 0")
@@ -88,7 +102,10 @@ class ClassifyTask(Task):
         c = self.config
         self.data = IMAGE_DATASETS[c.data](**data_options(c))
         self.normalize = Normalize(self.data.mean, self.data.std)
-        aug = [ImageAugment(self.data.resolution, c.augment)] if c.augment else []
+        parts = {k: None if v == -1 else v for k, v in
+                 dict(crop=c.augment_crop, colour=c.augment_colour, blur=c.augment_blur).items()}
+        on = c.augment_hue or any(c.augment if v is None else v for v in parts.values())
+        aug = [ImageAugment(self.data.resolution, c.augment, **parts, hue=c.augment_hue)] if on else []
         self.datasets = {k: TransformedDataset(v, *(aug if k == 'train' else []), self.normalize)
                          for k, v in self.data.splits.items()}
 
@@ -169,7 +186,8 @@ def show_sample(self: ClassifyTask, model: nn.Module, index: int, fig, split: st
     k, names, image = int(p.argmax()), self.data.class_names, self.normalize.denormalize(x)
     left, right = fig.subplots(1, 2)
     show_image(image, left, f"{split} image {index}: true {names[int(y)]}")
-    overlay(image, explain(model, xb, method)[0].cpu(), right, title=f"{method}: predicted {names[k]} ({p[k]:.0%})")
+    maps = explain(model, xb, method, layer=self.config.gradcam_layer or None)
+    overlay(image, maps[0].cpu(), right, title=f"{method}: predicted {names[k]} ({p[k]:.0%})")
     return fig
 
 # %% ../../nbs/05b_tasks_classify.ipynb #d8c45e63

@@ -119,6 +119,7 @@ class CoMTask(Task):
     "Centre of mass of 3-D point graphs from a folder of graph files; EGNN or GCN; equivariance measured."
     config_class = CoMConfig
     monitor, mode = 'val_mae', 'min'
+    headline = ('rmse', 'equivariance_error')                    # the closing line's, after mae
     defaults = {'trainer': dict(max_epochs=3, batch_size=32, optim=dict(lr=2e-3, weight_decay=0.0),
                                 schedule=dict(name='plateau', patience=1, decay=0.3))}
     in_dim: int | None = None

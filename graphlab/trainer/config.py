@@ -50,8 +50,16 @@ class ScheduleConfig:
     # each decay's factor: step every step_size epochs, plateau after patience, exponential each epoch
     decay: float = 0.1
     patience: int = 2               # plateau: epochs without improvement before a decay
+    pct_start: float = 0.3          # onecycle: fraction of the steps spent rising to optim.lr (0 < pct_start < 1)
+    anneal: Literal['cos', 'linear'] = 'cos'  # onecycle: the shape of the rise and the fall
+    div_factor: float = 25.0        # onecycle: the first learning rate is optim.lr / div_factor
+    final_div_factor: float = 1e4   # onecycle: the last learning rate is the first / final_div_factor
     def __post_init__(self):
-        _check(self, 'schedule.', dict(step_size=1, patience=0, warmup_epochs=0, min_lr=0), positive=('decay',))
+        _check(self, 'schedule.', dict(step_size=1, patience=0, warmup_epochs=0, min_lr=0),
+               positive=('decay', 'div_factor', 'final_div_factor'))
+        if not 0 < self.pct_start < 1:
+            raise ConfigError(f"config key 'trainer.schedule.pct_start': {self.pct_start} must be between 0 and 1 "
+                              "(the fraction of the steps spent rising), e.g. 0.3")
 
 @dataclass
 class ClipConfig:

@@ -115,7 +115,7 @@ def _fit_and_test(task_cls, cfg, run_dir, callbacks=(), new: bool = False, ready
         if ready is not None: ready()
         trainer.fit(task)
         metrics = trainer.test(task)
-        if cfg.profile and trainer.is_global_zero and trainer.dist.world_size == 1:
+        if cfg.profile and trainer.writes and trainer.dist.world_size == 1:   # not for fast_dev_run's smoke test
             metrics = profile_run(trainer, task, metrics)
     return trainer, task, metrics
 

@@ -219,7 +219,8 @@ class Checkpoint(Callback):
             self.skipped.append(trainer.epoch)
             if trainer.is_global_zero:
                 tell(f"epoch {trainer.epoch}: checkpoint not written: {len(bad)} tensors hold NaN or inf "
-                     f"(e.g. {bad[0]}); the last good checkpoint is {self.last_good or 'none'}", True, stream=sys.stdout)
+                     f"(e.g. {bad[0]}); the last good checkpoint is {self.last_good or 'none'}",
+                     warning=True, stream=sys.stdout)
             return
         if trainer.writes:
             self.keeper.write(state, name, evicted)

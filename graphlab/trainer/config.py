@@ -109,6 +109,7 @@ class TrainerConfig:
     eval_batch_size: int = resumable(0)  # samples per validation/test batch; 0 = 2 × batch_size
     accumulate: int = 1             # micro-batches per optimizer step (gradient accumulation)
     num_workers: int = resumable(0)  # DataLoader worker processes; 0 = load in the main process
+    prefetch_factor: int = resumable(2)  # batches each loader worker prepares ahead (only with num_workers > 0)
     threads: int = resumable(0)     # torch CPU threads; 0 = torch's default (small graph models on a shared machine: 1)
     device: str = resumable('auto')  # auto | cpu | cuda | cuda:N | mps
     # processes of one run (DDP: gloo on CPU, nccl on CUDA); under torchrun: from its environment
@@ -132,7 +133,8 @@ class TrainerConfig:
     progress: Literal['auto', 'bar', 'none'] = resumable('auto')
     fast_dev_run: int = 0           # N > 0: N batches of train/val/test, one epoch, nothing written
     debug: bool = resumable(False)  # print start-up phases, parameters, loader settings, first-batch time
-    warmup_batches: int = 0         # untimed forward/backward passes before training (CUDA autotuning); state restored
+    # untimed forward/backward passes before training (CUDA autotuning; not under fast_dev_run); state restored
+    warmup_batches: int = 0
     optim: OptimConfig = field(default_factory=OptimConfig)  # the optimizer
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)  # the learning-rate schedule
     clip: ClipConfig = field(default_factory=ClipConfig)  # gradient clipping
@@ -166,8 +168,8 @@ class TrainerConfig:
 
     def __post_init__(self):
         _check(self, '', dict(max_epochs=1, batch_size=1, accumulate=1, max_bad_steps=1, eval_batch_size=0,
-                              num_workers=0, fast_dev_run=0, warmup_batches=0, devices=1, log_every_n_steps=1,
-                              threads=0))
+                              num_workers=0, prefetch_factor=1, fast_dev_run=0, warmup_batches=0, devices=1,
+                              log_every_n_steps=1, threads=0))
         self._check_machine()
         key = str(self.precision).strip().lower()
         if key not in PRECISION_ALIASES:

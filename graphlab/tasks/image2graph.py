@@ -121,11 +121,8 @@ class _ModelSteps:
         c, mask = self.config, batch['mask']
         return dict(edge=c.w_edge * pair_bce(out['edge_logits'], batch['adj'], mask, c.label_smoothing),
                     reg=c.w_reg * out['node_emb'].float().pow(2).sum(-1)[mask].mean())
-
-    @staticmethod
-    def with_total(terms: dict[str, Tensor]) -> dict[str, Tensor]:
-        "The loss (the sum of the weighted `terms`) and the terms, each logged in history.csv (`train_edge`, ...)."
-        return {'loss': sum(terms.values()), **terms}
+    # the loss is the sum of the weighted terms; each is logged in history.csv (`train_edge`, `val_edge`, ...)
+    def with_total(self, terms: dict) -> dict: return {'loss': sum(terms.values()), **terms}
 
     def truth(self, batch) -> dict:
         "What evaluation keeps of a batch's true graphs."

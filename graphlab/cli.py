@@ -36,9 +36,7 @@ def _train_help(task: str | None) -> str:
 def _train(args) -> int:
     from graphlab.runs import train
     r = train(args.task, args.overrides, args.config, resume=args.resume)
-    scalars = {k: v for k, v in r.metrics.items() if k.startswith('test_') and isinstance(v, (int, float))}
-    where = r.run_dir if r.run_dir is not None else '(fast_dev_run: nothing written)'
-    print(f"run: {where} | " + ' '.join(f"{k}={v:.4f}" for k, v in scalars.items()), flush=True)
+    print('\n'.join(r.closing), flush=True)            # graphlab.runs.summary.closing_lines
     return 0
 
 def _evaluate(args) -> int:

@@ -22,6 +22,7 @@ class Task:
     config_class: type = None      # dataclass holding the task's own options
     monitor: str = 'val_loss'      # validation metric that selects the best checkpoint
     mode: str = 'min'              # whether `monitor` should go down ('min') or up ('max')
+    headline: tuple = ()           # test metrics the closing line shows next after the monitored one, e.g. ('f1',)
     defaults: dict = {}            # run-config defaults this task suggests, e.g. {'trainer': {'max_epochs': 40}}
     data_report = None             # a `graphlab.data.DataReport` set by `setup()` when it reads user files
     sample_options: dict = {}      # explorer controls besides the sample: name -> choices, the first the default

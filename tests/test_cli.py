@@ -13,8 +13,9 @@ def test_train_classify_writes_the_run_directory(workdir):
     run = workdir / 'run'
     p = graphlab('train', 'classify', 'trainer.max_epochs=2', f'run_dir={run}', 'seed=1', cwd=workdir)
     assert p.returncode == 0, p.stderr
-    last = p.stdout.strip().splitlines()[-1]
-    assert last.startswith(f'run: {run} |') and 'test_accuracy=' in last and 'test_f1=' in last, last
+    more, last = p.stdout.strip().splitlines()[-2:]      # the closing lines (graphlab.runs.summary), within 120 chars
+    assert last.startswith(f'run: {run} | test_accuracy=') and more.endswith('more figures in metrics.json'), last
+    assert (run / 'log.txt').read_text().splitlines()[-1].endswith(last)
     cfg = yaml.safe_load((run / 'config.yaml').read_text())
     assert cfg['task'] == 'classify' and cfg['seed'] == 1 and cfg['trainer']['max_epochs'] == 2
     assert {'torch', 'graphlab', 'python'} <= set(cfg['versions'])

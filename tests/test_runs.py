@@ -115,3 +115,31 @@ def test_a_run_written_before_the_trainer_sections_is_evaluated_and_resumed(work
     rec = json.loads((workdir / 'old' / 'resumes.jsonl').read_text().splitlines()[-1])
     assert set(rec['changed']) == {'trainer.max_epochs', 'trainer.optim.lr', 'trainer.debug'}, rec
     assert yaml.safe_load((workdir / 'old' / 'config.yaml').read_text())['trainer']['optim']['lr'] == 0.01   # written anew
+
+
+def test_log_txt_wall_s_and_closing_lines_with_baselines(cli, tmp_path):
+    "log.txt holds the epoch and closing lines, time-stamped; history.csv has wall_s; the baselines sit beside the run."
+    import pandas as pd
+    from dataclasses import dataclass
+    from graphlab.tasks import register_task
+    from graphlab.tasks.toy import Toy, ToyConfig
+
+    @dataclass
+    class _LoggedConfig(ToyConfig): pass
+
+    @register_task('_logged')
+    class _Logged(Toy):
+        config_class = _LoggedConfig
+        def baselines(self): return {'linear': {'arch': 'linear'}}
+
+    code, out, err = cli('train', '_logged', 'trainer.max_epochs=2', 'trainer.optim.lr=0.05', 'profile=false', 'run_dir=r')
+    assert code == 0, err
+    first, last = out.strip().splitlines()[-2:]
+    assert first.startswith('baselines, test_accuracy: linear=') and 'more figures in metrics.json' in first, out
+    assert last.startswith('run: r | test_accuracy=') and max(len(first), len(last)) <= 120, out
+    log = (tmp_path / 'r' / 'log.txt').read_text().splitlines()
+    assert [l.split(' ', 3)[3][:8] for l in log if ' epoch ' in l] == ['epoch 1:', 'epoch 2:'], log
+    assert log[-1].endswith(last) and log[-2].endswith(first), log
+    assert (tmp_path / 'r' / 'baselines' / 'linear' / 'log.txt').is_file()
+    w = pd.read_csv(tmp_path / 'r' / 'history.csv').wall_s
+    assert w.iloc[0] > 0 and w.iloc[1] > w.iloc[0], w

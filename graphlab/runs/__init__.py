@@ -22,6 +22,8 @@ from ..trainer.checkpoint import load_checkpoint
 from ..trainer.distributed import all_gather_objects, dist_info, launch
 from ..trainer.figures import metrics_json
 from ..trainer.loop import Trainer
+from ..trainer.runlog import log, run_log
+from .summary import closing_lines
 from .directory import (RESUMABLE, RunConfig, RunLock, latest_run_dir, new_run_dir, read_run_config,
                                      resume_changes, run_config_class, task_config)
 
@@ -34,10 +36,9 @@ class RunResult:
     config: object          # the resolved run config
     trainer: Trainer | None # the trainer, with `.model` and `.history` (None when several processes trained)
     task: Task | None = None  # the task, set up (None when several processes trained)
+    closing: tuple = ()     # the closing lines: headline test metrics and the baselines' (`closing_lines`)
 
-    def __repr__(self):
-        keys = [k for k, v in self.metrics.items() if k.startswith('test_') and isinstance(v, float)]
-        return f"RunResult({self.run_dir}: " + ' '.join(f"{k}={self.metrics[k]:.4f}" for k in keys) + ')'
+    def __repr__(self): return f"RunResult({'; '.join(self.closing)})"
 
 # %% ../../nbs/09_runs.ipynb #0d4ea49d
 def profile_run(trainer: Trainer, task: Task, metrics: dict) -> dict:
@@ -108,16 +109,25 @@ def _fit_and_test(task_cls, cfg, run_dir, callbacks=(), new: bool = False, ready
     task = task_cls(task_config(task_cls, cfg))
     trainer = Trainer(cfg.trainer, run_dir=run_dir, seed=cfg.seed, run_config={'task': task_cls.name, **to_dict(cfg)},
                       callbacks=callbacks)
-    try: trainer.setup(task)
-    except InputError:
-        if new and run_dir is not None and trainer.is_global_zero: shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-    if ready is not None: ready()
-    trainer.fit(task)
-    metrics = trainer.test(task)
-    if cfg.profile and trainer.is_global_zero and trainer.dist.world_size == 1:
-        metrics = profile_run(trainer, task, metrics)
+    with run_log(run_dir if trainer.writes else None):
+        try: trainer.setup(task)
+        except InputError:
+            if new and run_dir is not None and trainer.is_global_zero: shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        _log_start(trainer, task)
+        if ready is not None: ready()
+        trainer.fit(task)
+        metrics = trainer.test(task)
+        if cfg.profile and trainer.writes and trainer.dist.world_size == 1:   # not for fast_dev_run's smoke test
+            metrics = profile_run(trainer, task, metrics)
     return trainer, task, metrics
+
+def _log_start(trainer: Trainer, task: Task) -> None:
+    "A run's first lines in log.txt (the data report was printed during set-up), or the resume's."
+    if trainer.epoch: log.info(f"resumed at epoch {trainer.epoch} from {trainer.resume_path()}"); return
+    log.info(f"{task.name} run in {trainer.run_dir}: seed {trainer.seed}, device {trainer.device}, "
+             f"precision {trainer.precision.name}, {trainer.config.max_epochs} epochs")
+    if task.data_report is not None: log.info(task.data_report.summary())
 
 # %% ../../nbs/09_runs.ipynb #1ecea8d4
 def _ddp_entry(payload: dict) -> None:
@@ -159,6 +169,10 @@ def _train(task_cls, prepare, callbacks=()) -> RunResult | None:
                                                 None if record is None else write)
             r = RunResult(run_dir, metrics, cfg, trainer, t)
         if cfg.baselines and run_dir is not None: r.metrics = train_baselines(task_cls, cfg, run_dir, r.metrics)
+        r.closing = tuple(closing_lines(r.metrics, run_dir, task_cls.headline))
+        if info.rank == 0:
+            with run_log(run_dir):
+                for line in r.closing: log.info(line)
         return r
     finally:
         if lock is not None: lock.release()

@@ -113,6 +113,8 @@ def _load(c: BrainConfig, report: DataReport) -> BrainRecordings:
 class BrainTask(Task):
     "Region time-series windows → connectivity graph → ST-GCN forecasting or classification, or a connectome GNN."
     config_class = BrainConfig
+    # the closing line's after the monitored metric (forecast's or classify's; those a run lacks are skipped)
+    headline = ('mse', 'skill_vs_persistence', 'f1', 'chance_accuracy')
     defaults = {'trainer': {'max_epochs': 16, 'batch_size': 32, 'optim': {'lr': 3e-3, 'weight_decay': 1e-4}}}
     rec: BrainRecordings | None = None
     inputs = '.npy/.csv recordings (regions × time, at least one window of frames); the last window is predicted'

@@ -122,6 +122,7 @@ class CoMTask(Task):
     config_class = CoMConfig
     monitor, mode = 'val_mae', 'min'
     inputs = '.npz/.pt graph files (pos (N, 3), optional mass, x, edge_index; see graphlab.data.geometric)'
+    headline = ('rmse', 'equivariance_error')                    # the closing line's, after mae
     defaults = {'trainer': dict(max_epochs=3, batch_size=32, optim=dict(lr=2e-3, weight_decay=0.0),
                                 schedule=dict(name='plateau', patience=1, decay=0.3))}
     in_dim: int | None = None

@@ -7,7 +7,7 @@ __all__ = ['Callback', 'infer_mode', 'EarlyStopping', 'SWA', 'History', 'progres
            'nonfinite_tensors', 'Checkpoint', 'default_callbacks']
 
 # %% ../../nbs/06b_trainer_callbacks.ipynb #498d5594
-import math, os, sys
+import math, os, sys, time
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +18,7 @@ from torch.optim.swa_utils import SWALR, AveragedModel, update_bn
 from ..core import InputError, atomic_write
 from .checkpoint import CheckpointKeeper, is_better, save_checkpoint
 from .distributed import barrier
+from .runlog import tell
 
 # %% ../../nbs/06b_trainer_callbacks.ipynb #4ac7e812
 class Callback:
@@ -115,7 +116,7 @@ class SWA(Callback):
 
 # %% ../../nbs/06b_trainer_callbacks.ipynb #e2e93f9c
 class History(Callback):
-    "Per-epoch rows in memory and, when the trainer writes, in `<run_dir>/history.csv`."
+    "Per-epoch rows (with `wall_s`) in memory and, when the trainer writes, in `<run_dir>/history.csv`."
     def __init__(self, path=None): self.path, self.rows = (Path(path) if path else None), []
 
     def on_fit_start(self, trainer, task):
@@ -123,8 +124,13 @@ class History(Callback):
         if trainer.epoch > 0 and self.path and self.path.is_file():       # resumed: the rows of the checkpoint's epochs
             df = pd.read_csv(self.path)
             self.rows = df[df.epoch <= trainer.epoch].to_dict('records')
+        # wall_s: this process's set-up and epochs, after the wall_s the kept rows reached (0 if they have none)
+        done = self.rows[-1].get('wall_s', 0.0) if self.rows else 0.0
+        self.t0 = time.perf_counter() - sum(trainer.timer.times.values()) - (done if done == done else 0.0)
 
-    def on_epoch_end(self, trainer, task, row): self.append(row)
+    def on_epoch_end(self, trainer, task, row):
+        row['wall_s'] = time.perf_counter() - self.t0
+        self.append(row)
 
     def append(self, row: dict) -> None:
         self.rows.append(row)
@@ -158,13 +164,11 @@ class Progress(Callback):
     def on_fit_start(self, trainer, task): self.show = progress_enabled(self.mode) and trainer.is_global_zero
 
     def on_epoch_start(self, trainer, task):
-        import time
         self.t0, self.samples = time.perf_counter(), 0
         self.bar = progress_bar(trainer.batches_per_epoch, f"epoch {trainer.epoch + 1}/{trainer.config.max_epochs}",
                                 self.show)
 
     def on_batch_end(self, trainer, task, i, loss):
-        import time
         self.samples += trainer.train_loader.batch_size
         if self.show and (i % 10 == 0 or i + 1 == trainer.batches_per_epoch):
             self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{trainer.optimizer.param_groups[0]['lr']:.2e}",
@@ -173,9 +177,10 @@ class Progress(Callback):
 
     def on_epoch_end(self, trainer, task, row):
         if self.bar is not None: self.bar.close()
-        if (self.show or trainer.config.debug) and trainer.is_global_zero:
-            print(f"epoch {trainer.epoch}: " + ' '.join(f"{k}={v:.4g}" for k, v in row.items()
-                                                         if k != 'epoch' and isinstance(v, (int, float))), flush=True)
+        if trainer.is_global_zero:     # always in log.txt, on the console with bars or in debug mode
+            tell(f"epoch {trainer.epoch}: " + ' '.join(f"{k}={v:.4g}" for k, v in row.items()
+                                                       if k != 'epoch' and isinstance(v, (int, float))),
+                 show=self.show or trainer.config.debug)
 
 # %% ../../nbs/06b_trainer_callbacks.ipynb #6dd9de40
 def nonfinite_tensors(state) -> list[str]:
@@ -213,8 +218,9 @@ class Checkpoint(Callback):
             self.keeper.best = before
             self.skipped.append(trainer.epoch)
             if trainer.is_global_zero:
-                print(f"epoch {trainer.epoch}: checkpoint not written: {len(bad)} tensors hold NaN or inf "
-                      f"(e.g. {bad[0]}); the last good checkpoint is {self.last_good or 'none'}", flush=True)
+                tell(f"epoch {trainer.epoch}: checkpoint not written: {len(bad)} tensors hold NaN or inf "
+                     f"(e.g. {bad[0]}); the last good checkpoint is {self.last_good or 'none'}",
+                     warning=True, stream=sys.stdout)
             return
         if trainer.writes:
             self.keeper.write(state, name, evicted)

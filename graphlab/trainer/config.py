@@ -50,8 +50,16 @@ class ScheduleConfig:
     # each decay's factor: step every step_size epochs, plateau after patience, exponential each epoch
     decay: float = 0.1
     patience: int = 2               # plateau: epochs without improvement before a decay
+    pct_start: float = 0.3          # onecycle: fraction of the steps spent rising to optim.lr (0 < pct_start < 1)
+    anneal: Literal['cos', 'linear'] = 'cos'  # onecycle: the shape of the rise and the fall
+    div_factor: float = 25.0        # onecycle: the first learning rate is optim.lr / div_factor
+    final_div_factor: float = 1e4   # onecycle: the last learning rate is the first / final_div_factor
     def __post_init__(self):
-        _check(self, 'schedule.', dict(step_size=1, patience=0, warmup_epochs=0, min_lr=0), positive=('decay',))
+        _check(self, 'schedule.', dict(step_size=1, patience=0, warmup_epochs=0, min_lr=0),
+               positive=('decay', 'div_factor', 'final_div_factor'))
+        if not 0 < self.pct_start < 1:
+            raise ConfigError(f"config key 'trainer.schedule.pct_start': {self.pct_start} must be between 0 and 1 "
+                              "(the fraction of the steps spent rising), e.g. 0.3")
 
 @dataclass
 class ClipConfig:
@@ -101,6 +109,7 @@ class TrainerConfig:
     eval_batch_size: int = resumable(0)  # samples per validation/test batch; 0 = 2 × batch_size
     accumulate: int = 1             # micro-batches per optimizer step (gradient accumulation)
     num_workers: int = resumable(0)  # DataLoader worker processes; 0 = load in the main process
+    prefetch_factor: int = resumable(2)  # batches each loader worker prepares ahead (only with num_workers > 0)
     threads: int = resumable(0)     # torch CPU threads; 0 = torch's default (small graph models on a shared machine: 1)
     device: str = resumable('auto')  # auto | cpu | cuda | cuda:N | mps
     # processes of one run (DDP: gloo on CPU, nccl on CUDA); under torchrun: from its environment
@@ -124,7 +133,8 @@ class TrainerConfig:
     progress: Literal['auto', 'bar', 'none'] = resumable('auto')
     fast_dev_run: int = 0           # N > 0: N batches of train/val/test, one epoch, nothing written
     debug: bool = resumable(False)  # print start-up phases, parameters, loader settings, first-batch time
-    warmup_batches: int = 0         # untimed forward/backward passes before training (CUDA autotuning); state restored
+    # untimed forward/backward passes before training (CUDA autotuning; not under fast_dev_run); state restored
+    warmup_batches: int = 0
     optim: OptimConfig = field(default_factory=OptimConfig)  # the optimizer
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)  # the learning-rate schedule
     clip: ClipConfig = field(default_factory=ClipConfig)  # gradient clipping
@@ -158,8 +168,8 @@ class TrainerConfig:
 
     def __post_init__(self):
         _check(self, '', dict(max_epochs=1, batch_size=1, accumulate=1, max_bad_steps=1, eval_batch_size=0,
-                              num_workers=0, fast_dev_run=0, warmup_batches=0, devices=1, log_every_n_steps=1,
-                              threads=0))
+                              num_workers=0, prefetch_factor=1, fast_dev_run=0, warmup_batches=0, devices=1,
+                              log_every_n_steps=1, threads=0))
         self._check_machine()
         key = str(self.precision).strip().lower()
         if key not in PRECISION_ALIASES:

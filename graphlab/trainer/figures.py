@@ -6,10 +6,12 @@
 __all__ = ['for_metrics', 'val_columns', 'best_row', 'run_timing', 'undefined_metrics', 'metrics_json']
 
 # %% ../../nbs/06h_trainer_figures.ipynb #b0cf9c11
-import json, sys
+import json
 
 import torch
 from torch import Tensor
+
+from .runlog import tell
 
 # %% ../../nbs/06h_trainer_figures.ipynb #a9134370
 def for_metrics(t: Tensor) -> Tensor:
@@ -47,5 +49,5 @@ def metrics_json(metrics: dict, say: bool = True) -> str:
     "The text of `metrics.json`: `metrics`, with those without a value listed under `undefined` (and said on stderr)."
     und = undefined_metrics(metrics)
     for k, why in und.items():
-        if say: print(f"metric {k} has no value: {why}", file=sys.stderr, flush=True)
+        if say: tell(f"metric {k} has no value: {why}", warning=True)
     return json.dumps({**metrics, 'undefined': und} if und else metrics, indent=2, default=float)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..core import InputError, flatten_dict
 from .callbacks import Callback
+from .runlog import tell
 
 # %% ../../nbs/06d_trainer_loggers.ipynb #d4308cd1
 def _numbers(d: dict) -> dict: return {k: float(v) for k, v in flatten_dict(d, numbers_only=True).items()}
@@ -143,8 +144,8 @@ class WandbLogger(TrackerCallback):
                               settings=wandb.Settings(console='off', silent=True, init_timeout=60))
         self.run_id = self.run.id
         if not online:
-            print(f"wandb: no API key or no network; logging offline to {Path(self.run.dir).parent} "
-                  f"(upload later: wandb sync {Path(self.run.dir).parent})", flush=True)
+            tell(f"wandb: no API key or no network; logging offline to {Path(self.run.dir).parent} "
+                 f"(upload later: wandb sync {Path(self.run.dir).parent})")
 
     def log(self, values, step): self.run.log(values, step=step)
 

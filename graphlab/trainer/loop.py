@@ -109,7 +109,7 @@ class Trainer:
             if c.checkpoint.resume: self.restore(self.resume_path())
         with t('compile, warm-up'):
             self.fwd_model = compiled_model(self, task) if c.compile else self.ddp_model
-            if c.warmup_batches: warmup(self, task, c.warmup_batches)
+            if c.warmup_batches and not c.fast_dev_run: warmup(self, task, c.warmup_batches)
         if c.debug: self._debug_report()
         self._first_epoch, self.ready = self.epoch, True
 
@@ -136,8 +136,8 @@ class Trainer:
             if train and len(ds) < bs * ws:
                 raise InputError(f"the training set has {len(ds)} samples, fewer than batch_size={bs} × {ws} "
                                  f"process(es), so no full batch exists; use a smaller trainer.batch_size")
-            self._loaders[split] = make_loader(ds, bs, train=train, device=self.device, num_workers=c.num_workers,
-                                               seed=self.seed, collate_fn=task.collate,
+            kw = dict(num_workers=c.num_workers, prefetch_factor=c.prefetch_factor, collate_fn=task.collate)
+            self._loaders[split] = make_loader(ds, bs, train=train, device=self.device, seed=self.seed, **kw,
                                                sampler=shard_sampler(len(ds), self.dist, self.seed, train))
         return self._loaders[split]
 

@@ -34,7 +34,9 @@ def build_scheduler(opt: torch.optim.Optimizer, c, steps_per_epoch: int, mode: s
             t = min(1.0, (step - warm) / max(1, total - warm))
             return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
         return S.LambdaLR(opt, f), 'step'
-    if c.name == 'onecycle': return S.OneCycleLR(opt, max_lr=lr, total_steps=total), 'step'
+    if c.name == 'onecycle':
+        return S.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=c.pct_start, anneal_strategy=c.anneal,
+                            div_factor=c.div_factor, final_div_factor=c.final_div_factor), 'step'
     if c.name == 'plateau':
         return S.ReduceLROnPlateau(opt, mode=mode, factor=c.decay, patience=c.patience, min_lr=c.min_lr), 'epoch'
     if c.name == 'step': return S.StepLR(opt, step_size=c.step_size, gamma=c.decay), 'epoch'

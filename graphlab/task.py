@@ -29,6 +29,7 @@ class Task:
     # why the model cannot train with half-precision weights (precision=*-true); '' = it can
     half_weights: str = ''
     inputs: str = ''               # the files `read_input` takes, for messages, e.g. 'PNG/JPEG images'; '' = none
+    key_choices: dict = {}         # config key -> the registry of its values, listed by `graphlab train TASK --help`
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.config_class()

@@ -97,6 +97,7 @@ class ClassifyTask(Task):
     monitor, mode = 'val_accuracy', 'max'
     data: ImageData | None = None
     inputs = 'PNG/JPEG images, or .npy arrays (H, W) or (C, H, W) with values in [0, 1]'
+    key_choices = {'model': CNN_MODELS, 'data': IMAGE_DATASETS}
 
     def setup(self) -> None:
         c = self.config

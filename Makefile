@@ -15,7 +15,7 @@ run: install                        ## the main job
 	$(BIN)/graphlab study resolution --workers 2
 
 test: install                       ## the whole suite: notebooks (slow cells too) and tests/
-	$(BIN)/nbdev_test --flags slow
+	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --flags slow
 	$(BIN)/pytest -q -n 2 --dist loadfile tests --durations=10
 
 test-fast: install                  ## notebooks without slow cells

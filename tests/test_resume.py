@@ -6,7 +6,8 @@ import torch
 
 from conftest import GRAPHLAB, env, graphlab
 
-ARGS = ['classify', 'trainer.max_epochs=5', 'trainer.batch_size=16', 'trainer.deterministic=true', 'seed=7']
+ARGS = ['classify', 'trainer.max_epochs=5', 'trainer.batch_size=16', 'trainer.deterministic=true', 'seed=7',
+        'profile=false', 'pixel_baselines=false']     # what this test checks is the training state
 
 
 def state_sha256(ckpt) -> str:

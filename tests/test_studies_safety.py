@@ -32,9 +32,15 @@ def gated_study(d, detach=False):
     return ['study', d / 'gated.ipynb', '--out', d / 'out', '--study-id', 's', '--workers', '2']
 
 
+def _ctrl_c_as_at_a_terminal():
+    # a test run started in the background (`pytest ... &` in a script) inherits SIGINT ignored, and Python then
+    # keeps it ignored: the study would never see the Ctrl-C this file sends. The child gets the default back.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(args, cwd):
     return subprocess.Popen([GRAPHLAB, *map(str, args)], cwd=cwd, env=env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_at_a_terminal)
 
 
 def wait_for(cond, timeout=120, what=''):

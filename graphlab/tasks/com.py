@@ -148,7 +148,12 @@ class CoMTask(Task):
     def forward(self, model: nn.Module, b: dict) -> Tensor:
         return model(b['h'], b['pos'], b['edge_index'], b['batch'], b['num_graphs'])
 
-    def loss(self, pred: Tensor, b: dict) -> Tensor: return regression_loss(pred, b['com'], self.config.loss)
+    def loss(self, pred: Tensor, b: dict) -> dict[str, Tensor]:
+        "The training loss, and the batch's per-axis MAE and MSE as logged parts (`train_mae_x` ... in history.csv)."
+        err = (pred.detach().float() - b['com'].float()).T                  # (3, B)
+        axes = {f'{m}_{a}': v for a, e in zip('xyz', err)
+                for m, v in (('mae', e.abs().mean()), ('mse', e.square().mean()))}
+        return {'loss': regression_loss(pred, b['com'], self.config.loss), **axes}
     def collect(self, pred: Tensor, b: dict): return pred, b['com'], b['centroid']
 
     def compute_metrics(self, collected: list) -> dict:

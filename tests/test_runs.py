@@ -122,6 +122,7 @@ def test_log_txt_wall_s_and_closing_lines_with_baselines(cli, tmp_path):
     import pandas as pd
     from dataclasses import dataclass
     from graphlab.tasks import register_task
+    from graphlab.data import DataReport
     from graphlab.tasks.toy import Toy, ToyConfig
 
     @dataclass
@@ -131,6 +132,8 @@ def test_log_txt_wall_s_and_closing_lines_with_baselines(cli, tmp_path):
     class _Logged(Toy):
         config_class = _LoggedConfig
         def baselines(self): return {'linear': {'arch': 'linear'}}
+        def setup(self):
+            super().setup(); self.data_report = DataReport(kind='points', loaded=len(self.datasets['train']))
 
     code, out, err = cli('train', '_logged', 'trainer.max_epochs=2', 'trainer.optim.lr=0.05', 'profile=false', 'run_dir=r')
     assert code == 0, err
@@ -140,6 +143,8 @@ def test_log_txt_wall_s_and_closing_lines_with_baselines(cli, tmp_path):
     log = (tmp_path / 'r' / 'log.txt').read_text().splitlines()
     assert [l.split(' ', 3)[3][:8] for l in log if ' epoch ' in l] == ['epoch 1:', 'epoch 2:'], log
     assert log[-1].endswith(last) and log[-2].endswith(first), log
-    assert (tmp_path / 'r' / 'baselines' / 'linear' / 'log.txt').is_file()
+    # the data report line: printed once (not again per baseline), in each log.txt
+    assert out.count('points loaded') == 1 and any(l.endswith('points loaded, 0 skipped') for l in log), out
+    assert 'points loaded' in (tmp_path / 'r' / 'baselines' / 'linear' / 'log.txt').read_text()
     w = pd.read_csv(tmp_path / 'r' / 'history.csv').wall_s
     assert w.iloc[0] > 0 and w.iloc[1] > w.iloc[0], w

@@ -103,12 +103,14 @@ def _write_config(task_cls, cfg, run_dir: Path, record: dict | None) -> None:
         with open(run_dir / 'resumes.jsonl', 'a') as f: f.write(json.dumps(record, default=str) + '\n')
 
 # %% ../../nbs/09_runs.ipynb #daceeb44
-def _fit_and_test(task_cls, cfg, run_dir, callbacks=(), new: bool = False, ready=None) -> tuple[Trainer, Task, dict]:
-    "Set up, train, test and profile one run (in this process, which may be one of several); `ready()` after set-up."
+def _fit_and_test(task_cls, cfg, run_dir, callbacks=(), new: bool = False, ready=None,
+                  baseline: bool = False) -> tuple[Trainer, Task, dict]:
+    ("Set up, train, test and profile one run (in this process, which may be one of several); `ready()` after set-up; "
+     "a `baseline` does not print the data report its run printed.")
     # set up apart from `fit`, so a failed set-up can remove a new run_dir
     task = task_cls(task_config(task_cls, cfg))
     trainer = Trainer(cfg.trainer, run_dir=run_dir, seed=cfg.seed, run_config={'task': task_cls.name, **to_dict(cfg)},
-                      callbacks=callbacks)
+                      callbacks=callbacks, announce_data=not baseline)
     with run_log(run_dir if trainer.writes else None):
         try: trainer.setup(task)
         except InputError:
@@ -123,18 +125,17 @@ def _fit_and_test(task_cls, cfg, run_dir, callbacks=(), new: bool = False, ready
     return trainer, task, metrics
 
 def _log_start(trainer: Trainer, task: Task) -> None:
-    "A run's first lines in log.txt (the data report was printed during set-up), or the resume's."
+    "A run's first line in log.txt (after the data report of its set-up), or the resume's."
     if trainer.epoch: log.info(f"resumed at epoch {trainer.epoch} from {trainer.resume_path()}"); return
     log.info(f"{task.name} run in {trainer.run_dir}: seed {trainer.seed}, device {trainer.device}, "
              f"precision {trainer.precision.name}, {trainer.config.max_epochs} epochs")
-    if task.data_report is not None: log.info(task.data_report.summary())
 
 # %% ../../nbs/09_runs.ipynb #1ecea8d4
 def _ddp_entry(payload: dict) -> None:
     "What each process of a `trainer.devices=N` run executes."
     task_cls = get_task(payload['task'])
     cfg = config_from_dict(run_config_class(task_cls), payload['config'])
-    trainer, _, metrics = _fit_and_test(task_cls, cfg, payload['run_dir'])
+    trainer, _, metrics = _fit_and_test(task_cls, cfg, payload['run_dir'], baseline=payload['baseline'])
     if trainer.is_global_zero: Path(payload['result']).write_text(json.dumps(metrics, default=float))
 
 def train(task: str | type[Task], overrides=(), configs=(), resume: bool = False, root='outputs/runs',
@@ -143,7 +144,7 @@ def train(task: str | type[Task], overrides=(), configs=(), resume: bool = False
     task_cls = get_task(task) if isinstance(task, str) else task
     return _train(task_cls, lambda: _prepare_run(task_cls, configs, overrides, resume, root), callbacks)
 
-def _train(task_cls, prepare, callbacks=()) -> RunResult | None:
+def _train(task_cls, prepare, callbacks=(), baseline: bool = False) -> RunResult | None:
     "`prepare()` gives (config, run_dir, new, resume record) or None (nothing to do); lock, train, test, baselines."
     info = dist_info()
     if info.world_size > 1:                   # one process of a torchrun run: rank 0 decides, every process trains
@@ -161,12 +162,12 @@ def _train(task_cls, prepare, callbacks=()) -> RunResult | None:
                                            "register them on the task (Task.callbacks) instead")
             with tempfile.TemporaryDirectory() as d:
                 result = Path(d) / 'metrics.json'
-                launch(_ddp_entry, dict(task=task_cls.name, config=to_dict(cfg), run_dir=run_dir, result=str(result)),
-                       cfg.trainer.devices)
+                launch(_ddp_entry, dict(task=task_cls.name, config=to_dict(cfg), run_dir=run_dir, result=str(result),
+                                        baseline=baseline), cfg.trainer.devices)
                 r = RunResult(run_dir, json.loads(result.read_text()), cfg, None, None)
         else:
             trainer, t, metrics = _fit_and_test(task_cls, cfg, run_dir, callbacks, new,
-                                                None if record is None else write)
+                                                None if record is None else write, baseline)
             r = RunResult(run_dir, metrics, cfg, trainer, t)
         if cfg.baselines and run_dir is not None: r.metrics = train_baselines(task_cls, cfg, run_dir, r.metrics)
         r.closing = tuple(closing_lines(r.metrics, run_dir, task_cls.headline))
@@ -209,7 +210,7 @@ def train_baselines(task_cls, cfg, run_dir, metrics: dict) -> dict:
     out, names = dict(metrics), task_cls(task_config(task_cls, cfg)).baselines()
     for name, overrides in names.items():
         bcfg = _baseline_config(task_cls, cfg, Path(run_dir), name, overrides)
-        r = _train(task_cls, lambda: _prepare_baseline(bcfg))
+        r = _train(task_cls, lambda: _prepare_baseline(bcfg), baseline=True)
         m = r.metrics if r is not None else json.loads((Path(bcfg.run_dir) / 'metrics.json').read_text())
         out.update({f'baseline_{name}_{k}': v for k, v in m.items() if k.startswith('test_') and _is_number(v)})
         out[f'baseline_{name}_epochs'] = m['epochs']

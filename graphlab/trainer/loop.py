@@ -21,6 +21,7 @@ from .callbacks import default_callbacks, infer_mode
 from .config import TrainerConfig
 from .loggers import build_logger
 from .optim import build_optimizer, build_scheduler
+from .runlog import tell
 from .checkpoint import load_checkpoint, resume_path, restore_trainer, trainer_state
 from .distributed import (DistInfo, all_gather_objects, broadcast_buffers, dist_info,
                                           shard_sampler, wrap_ddp)
@@ -35,8 +36,9 @@ class NonFiniteLossError(RuntimeError):
 class Trainer:
     "Trains and evaluates a `Task`; see `TrainerConfig` for every option."
     def __init__(self, config: TrainerConfig | None = None, run_dir=None, seed: int = 0,
-                 run_config: dict | None = None, callbacks=()):
+                 run_config: dict | None = None, callbacks=(), announce_data: bool = True):
         self.config, self.seed, self.run_config = config or TrainerConfig(), seed, run_config or {}
+        self.announce_data = announce_data      # print the data report line (a baseline's data is its run's: no)
         self.dist: DistInfo = dist_info()
         self.run_dir = Path(run_dir) if run_dir else None
         self.writes = self.run_dir is not None and not self.config.fast_dev_run and self.dist.rank == 0
@@ -48,8 +50,8 @@ class Trainer:
     def is_global_zero(self) -> bool: return self.dist.rank == 0
 
     def say(self, *a) -> None:
-        "Print in debug mode (rank 0 only)."
-        if self.config.debug and self.is_global_zero: print(*a, flush=True)
+        "Print in debug mode (rank 0 only), and log to the run's log.txt."
+        if self.config.debug and self.is_global_zero: tell(' '.join(map(str, a)))
 
     def call(self, hook: str, *args) -> None:
         "Call `hook(self, *args)` on every callback, in order."
@@ -114,10 +116,10 @@ class Trainer:
         self._first_epoch, self.ready = self.epoch, True
 
     def _data_report(self, task: Task) -> None:
-        "Print the task's data report line and write it to `<run_dir>/data_report.json`."
+        "Show the task's data report line (always in log.txt) and write it to `<run_dir>/data_report.json`."
         r = task.data_report
         if r is None or not self.is_global_zero: return
-        print(r.summary(), flush=True)
+        tell(r.summary(), show=self.announce_data)
         if self.writes: r.write(self.run_dir / 'data_report.json')
         self.say(f"data statistics: {r.stats}")
 

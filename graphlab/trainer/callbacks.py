@@ -26,6 +26,7 @@ class Callback:
     def setup(self, trainer, task) -> None: "After the model, optimizer and schedule exist, before resume."
     def on_fit_start(self, trainer, task) -> None: "After set-up and resume, before the first epoch."
     def on_epoch_start(self, trainer, task) -> None: "Before an epoch's training batches."
+    def on_batch_start(self, trainer, task, i: int) -> None: "When training micro-batch `i` came out of the loader."
     def on_batch_end(self, trainer, task, i: int, loss: float) -> None: "After training micro-batch `i` (its loss)."
     def on_evaluate_end(self, trainer, task, split: str, metrics: dict) -> None: "After a split is evaluated."
     def on_epoch_end(self, trainer, task, row: dict) -> None:

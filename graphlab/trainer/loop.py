@@ -28,6 +28,7 @@ from .distributed import (DistInfo, all_gather_objects, broadcast_buffers, dist_
 from .figures import best_row, for_metrics, metrics_json, run_timing, val_columns
 from .step import LossSums, accumulation_window, agreed_finite, clip_gradients, nonfinite_message
 from .warmup import compiled_model, warmup
+from .debug import BatchTimes, debug_report
 
 # %% ../../nbs/06_trainer_loop.ipynb #de7f7cca
 class NonFiniteLossError(RuntimeError):
@@ -106,14 +107,15 @@ class Trainer:
             self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.use_scaler)
         with t('callbacks'):
             self.callbacks = default_callbacks(self, task, self.user_callbacks, [build_logger(n) for n in c.loggers])
+            if c.debug: self.callbacks.append(BatchTimes())       # last: the others' work after a batch is its wait
             self.call('setup', task)
         with t('resume'):
             if c.checkpoint.resume: self.restore(self.resume_path())
         with t('compile, warm-up'):
             self.fwd_model = compiled_model(self, task) if c.compile else self.ddp_model
             if c.warmup_batches and not c.fast_dev_run: warmup(self, task, c.warmup_batches)
-        if c.debug: self._debug_report()
-        self._first_epoch, self.ready = self.epoch, True
+        if c.debug: debug_report(self)
+        self.ready = True
 
     def _data_report(self, task: Task) -> None:
         "Show the task's data report line (always in log.txt) and write it to `<run_dir>/data_report.json`."
@@ -143,16 +145,6 @@ class Trainer:
                                                sampler=shard_sampler(len(ds), self.dist, self.seed, train))
         return self._loaders[split]
 
-    def _debug_report(self) -> None:
-        n = sum(p.numel() for p in self.model.parameters())
-        nt = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
-        dl = self.train_loader
-        self.say(self.timer)
-        self.say(f"parameters: {n:,} ({nt:,} trainable); device {self.device}, precision {self.precision.name}, "
-                 f"processes {self.dist.world_size}")
-        self.say(f"train loader: {len(dl)} batches of {dl.batch_size}, workers={dl.num_workers}, "
-                 f"pin_memory={dl.pin_memory}, drop_last={dl.drop_last}; {self.steps_per_epoch} optimizer steps/epoch")
-
     def prepare(self, task: Task, batch):
         "A batch on the device, floating inputs in the parameter dtype, 4-D inputs channels_last when asked."
         batch = task.to_device(batch, self.device, non_blocking=self.device.type == 'cuda')
@@ -177,15 +169,13 @@ class Trainer:
         sums, window_bad, t0 = LossSums(), False, time.perf_counter()
         for i, batch in enumerate(self.train_loader):
             if i >= n_batches: break
-            t_batch = time.perf_counter()
+            self.call('on_batch_start', task, i)
             window, window_ends = accumulation_window(i, n_batches, self.config.accumulate)
             lv, finite = self._backward(task, batch, window, sums)
             if not finite: window_bad = True; self._nonfinite(lv, i)
             if window_ends:
                 if window_bad: self.optimizer.zero_grad(set_to_none=True); window_bad = False
                 else: self._optimizer_step()
-            if i == 0 and self.epoch == self._first_epoch:
-                self.say(f"first batch: {1e3 * (time.perf_counter() - t_batch):.1f} ms")
             self.call('on_batch_end', task, i, lv)
         if self.device.type == 'cuda': torch.cuda.synchronize(self.device)
         dt = time.perf_counter() - t0

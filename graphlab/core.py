@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['PRECISION_ALIASES', 'InputError', 'ConfigError', 'suggest', 'Registry', 'moved_names', 'seed_everything',
-           'resolve_device', 'Precision', 'precision_policy', 'reset_peak_memory', 'peak_memory_mb', 'apply_to_tensors',
-           'to_device', 'first_tensor', 'cast_inputs', 'flatten_dict', 'eval_mode', 'PhaseTimer', 'source_commit',
-           'versions', 'OutputError', 'atomic_write']
+           'resolve_device', 'Precision', 'precision_policy', 'reset_peak_memory', 'peak_memory_mb', 'cap_memory',
+           'empty_cache', 'apply_to_tensors', 'to_device', 'first_tensor', 'cast_inputs', 'flatten_dict', 'eval_mode',
+           'PhaseTimer', 'source_commit', 'versions', 'OutputError', 'atomic_write']
 
 # %% ../nbs/00_core.ipynb #7b81f99b
 import difflib, functools, importlib, os, platform, random, resource, subprocess, sys, time, warnings
@@ -154,6 +154,20 @@ def peak_memory_mb(device: torch.device) -> float:
             if line.startswith('VmHWM:'): return int(line.split()[1]) / 1024
     except OSError: pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+# %% ../nbs/00_core.ipynb #8dd6abeb
+def cap_memory(device: torch.device, fraction: float) -> str:
+    "Cap this process's share of `device`'s memory at `fraction` and empty the cache (CUDA, MPS); '' or why not."
+    if device.type == 'cuda': torch.cuda.set_per_process_memory_fraction(fraction, device)
+    elif device.type == 'mps': torch.mps.set_per_process_memory_fraction(fraction)
+    else: return f"trainer.memory_fraction={fraction:g}: no effect on the {device.type} (it caps CUDA and MPS memory)"
+    empty_cache(device)
+    return ''
+
+def empty_cache(device: torch.device) -> None:
+    "Give the memory PyTorch's allocator holds in its cache on `device` back (CUDA, MPS; nothing elsewhere)."
+    if device.type == 'cuda': torch.cuda.empty_cache()
+    elif device.type == 'mps': torch.mps.empty_cache()
 
 # %% ../nbs/00_core.ipynb #6e8f2d67
 def apply_to_tensors(obj, fn):

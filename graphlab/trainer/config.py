@@ -132,7 +132,10 @@ class TrainerConfig:
     # progress bars; auto = off under CI, tests and studies
     progress: Literal['auto', 'bar', 'none'] = resumable('auto')
     fast_dev_run: int = 0           # N > 0: N batches of train/val/test, one epoch, nothing written
-    debug: bool = resumable(False)  # print start-up phases, parameters, loader settings, first-batch time
+    # print start-up phases, parameters, loader settings, the module tree, the first 5 batches timed (console, log.txt)
+    debug: bool = resumable(False)
+    # CUDA/MPS: this process's share of the device memory (0 < f <= 1), cache emptied after evaluations; none = all
+    memory_fraction: float | None = resumable(None)
     # untimed forward/backward passes before training (CUDA autotuning; not under fast_dev_run); state restored
     warmup_batches: int = 0
     optim: OptimConfig = field(default_factory=OptimConfig)  # the optimizer
@@ -171,6 +174,10 @@ class TrainerConfig:
                               num_workers=0, prefetch_factor=1, fast_dev_run=0, warmup_batches=0, devices=1,
                               log_every_n_steps=1, threads=0))
         self._check_machine()
+        f = self.memory_fraction
+        if f is not None and not 0 < f <= 1:
+            raise ConfigError(f"config key 'trainer.memory_fraction': {f} is not a share of the device memory; "
+                              "use a number with 0 < f <= 1 (e.g. 0.5), or none for no cap")
         key = str(self.precision).strip().lower()
         if key not in PRECISION_ALIASES:
             raise ConfigError(f"config key 'trainer.precision': {self.precision!r} is not one of "

@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..core import (ConfigError, InputError, PhaseTimer, apply_to_tensors, atomic_write,
-                           cast_inputs, peak_memory_mb, precision_policy, reset_peak_memory, resolve_device,
-                           seed_everything)
+from ..core import (ConfigError, InputError, PhaseTimer, apply_to_tensors, atomic_write, cap_memory,
+                           cast_inputs, empty_cache, peak_memory_mb, precision_policy, reset_peak_memory,
+                           resolve_device, seed_everything)
 from ..data import make_loader, set_loader_epoch
 from ..task import Task, split_loss
 from .callbacks import default_callbacks, infer_mode
@@ -81,6 +81,8 @@ class Trainer:
             if c.threads: torch.set_num_threads(c.threads)
             self.device = self.dist.device if multi else resolve_device(c.device)
             self.precision = precision_policy(c.precision, self.device)
+            note = cap_memory(self.device, c.memory_fraction) if c.memory_fraction else ''
+            if note and self.is_global_zero: tell(note, show=self.announce_data)
             if task.half_weights and self.precision.param_dtype != torch.float32:
                 raise ConfigError(f"trainer.precision={c.precision}: task '{task.name}' keeps float32 weights "
                                   f"({task.half_weights}); use trainer.precision=bf16-mixed (or 16-mixed on CUDA)"
@@ -244,6 +246,7 @@ class Trainer:
         if sums.samples == 0: raise InputError(f"the {split} split of task '{task.name}' is empty")
         metrics = {**sums.means(), **task.compute_metrics(collected)}
         self.call('on_evaluate_end', task, split, metrics)
+        if self.config.memory_fraction: empty_cache(self.device)     # what evaluation cached, free for the others
         return metrics
 
     def state_dict(self) -> dict:

@@ -268,6 +268,10 @@ def _gallery(labels, groups):
     np.fill_diagonal(valid, False)
     return same & valid, valid                              # (n, n): relevant, in the gallery
 
+def _no_query(ks) -> dict:
+    u = Undefined('no query has a relevant item in its gallery (each class needs items of two groups)')
+    return {**{f'recall_at_{k}': u for k in ks}, 'map_at_r': u}
+
 def retrieval_metrics(emb, labels, ks=(1, 5), groups=None) -> dict:
     "Recall@k for each k and MAP@R of embeddings `(n, d)` (queries without a relevant item are left out)."
     e = torch.as_tensor(_np(emb), dtype=torch.float64)
@@ -277,8 +281,7 @@ def retrieval_metrics(emb, labels, ks=(1, 5), groups=None) -> dict:
     order = np.argsort(d, axis=1, kind='stable')
     hits = np.take_along_axis(rel, order, 1)                  # (n, n): relevance by rank
     R = rel.sum(1); q = R > 0
-    u = Undefined('no query has a relevant item in its gallery (each class needs items of two groups)')
-    if not q.any(): return {**{f'recall_at_{k}': u for k in ks}, 'map_at_r': u}
+    if not q.any(): return _no_query(ks)
     out = {f'recall_at_{k}': float(hits[q, :k].any(1).mean()) for k in ks}
     ranks = np.arange(1, hits.shape[1] + 1)
     prec = np.cumsum(hits, 1) / ranks
@@ -292,6 +295,7 @@ def retrieval_chance(labels, ks=(1, 5), groups=None) -> dict:
     rel, valid = _gallery(labels, groups)
     R, M = rel.sum(1), valid.sum(1)
     q = R > 0; R, M = R[q].astype(float), M[q].astype(float)
+    if not q.any(): return _no_query(ks)              # as retrieval_metrics (no mean of nothing: NaN and a warning)
     out = {f'recall_at_{k}': float(np.mean(1 - comb(M - R, np.minimum(k, M)) / comb(M, np.minimum(k, M)))) for k in ks}
     ap = [np.mean([(r / m + (i - 1) * r * (r - 1) / max(m * (m - 1), 1)) / i for i in range(1, int(r) + 1)])
           for r, m in zip(R, M)]

@@ -152,3 +152,15 @@ def test_bad_input_exits_2(workdir):
     (workdir / 'empty').mkdir()          # the reader's other errors are tested in nbs/02d_data_meshes.ipynb
     p = run('train', 'mesh', f'data_dir={workdir / "empty"}', *TINY, cwd=workdir)
     assert p.returncode == 2 and 'train_metadata.json' in p.stderr and 'graphlab data mesh' in p.stderr, p.stderr
+
+
+def test_fast_dev_run_without_numpy_warnings(tmp_path, monkeypatch):
+    "fast_dev_run's one batch per split leaves every retrieval gallery without an answer: Undefined, not numpy's warnings."
+    import warnings
+    from graphlab.runs import train
+    monkeypatch.setenv('GRAPHLAB_DATA', str(tmp_path / 'data'))
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', RuntimeWarning)
+        r = train('mesh', [*TINY, 'trainer.fast_dev_run=1', 'trainer.threads=1', 'trainer.progress=none'])
+    assert 'no query has a relevant item' in r.metrics['test_chance_map_at_r'].reason, r.metrics

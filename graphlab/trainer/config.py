@@ -131,7 +131,7 @@ class TrainerConfig:
     log_every_n_steps: int = resumable(50)  # trackers: log the training loss every N optimizer steps
     # progress bars; auto = off under CI, tests and studies
     progress: Literal['auto', 'bar', 'none'] = resumable('auto')
-    fast_dev_run: int = 0           # N > 0: N batches of train/val/test, one epoch, nothing written
+    fast_dev_run: int | bool = 0    # N > 0: N batches of train/val/test, one epoch, nothing written; true = 1
     # print start-up phases, parameters, loader settings, the module tree, the first 5 batches timed (console, log.txt)
     debug: bool = resumable(False)
     # CUDA/MPS: this process's share of the device memory (0 < f <= 1), cache emptied after evaluations; none = all
@@ -170,6 +170,7 @@ class TrainerConfig:
                               f"for {cores} CPU cores; use at most {4 * cores}")
 
     def __post_init__(self):
+        self.fast_dev_run = int(self.fast_dev_run)     # true/false as in Lightning: 1 batch / off
         _check(self, '', dict(max_epochs=1, batch_size=1, accumulate=1, max_bad_steps=1, eval_batch_size=0,
                               num_workers=0, prefetch_factor=1, fast_dev_run=0, warmup_batches=0, devices=1,
                               log_every_n_steps=1, threads=0))

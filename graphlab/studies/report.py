@@ -131,8 +131,8 @@ def write_report(root, out=None, level: float = 0.95) -> str:
     out = Path(out if out is not None else root)
     try: out.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise InputError(f"--out '{out}': cannot create it ({e.strerror})") from None
-    text = '\n'.join([f"{len(runs)} runs in {len(table)} configurations under {root}: held-out test metrics, "
-                      f"mean [{level:.0%} CI] over seeds (Student's t)", '', to_markdown(display_report(table, config)),
+    text = '\n'.join([f"{len(runs)} run(s) in {len(table)} configuration(s) under {root}: held-out test metrics, "
+                      f"mean [{level * 100:g} % CI] over seeds (Student's t)", '', to_markdown(display_report(table, config)),
                       *([''] + [f"skipped {n}: {why}" for n, why in skipped] if skipped else [])])
     atomic_write(out / 'runs.csv', runs.to_csv(index=False))
     atomic_write(out / 'report.csv', table.to_csv(index=False))

@@ -6,7 +6,7 @@
 __all__ = ['set_up', 'load_run', 'evaluate_run', 'explain_run']
 
 # %% ../../nbs/09b_runs_saved.ipynb #a49afe0f
-import json
+import copy, json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -73,10 +73,11 @@ def evaluate_run(path, split: str = 'test', weights: str = 'best') -> dict:
 
 # %% ../../nbs/09b_runs_saved.ipynb #016851df
 def explain_run(path, method: str = 'gradcam', n: int = 8, weights: str = 'best', layer: str | None = None) -> Path:
-    "Explanation maps of `n` test images of a saved image-task run; writes `.npz` and a figure into `explanations/`."
+    ("Explanation maps of `n` test images of a saved image-task run and their deletion and insertion AUC; writes "
+     "`.npz`, the mean scores (`.json`) and a figure into `explanations/`.")
     if n < 1: raise InputError(f"--n {n}: expected at least one image")
     # here, not at the top: only explaining needs captum (~0.5 s to import)
-    from graphlab.explain import explain, explain_method
+    from graphlab.explain import deletion_insertion, explain, explain_method
     method = explain_method(method)
     trainer, task, ckpt = load_run(path, weights)
     if not hasattr(task, 'test_batch'):
@@ -90,11 +91,16 @@ def explain_run(path, method: str = 'gradcam', n: int = 8, weights: str = 'best'
     layer = layer or getattr(task.config, 'gradcam_layer', '') or None
     maps = explain(model, x.to(trainer.device), method, layer=layer).cpu()
     pred = model(x.to(trainer.device)).argmax(1).cpu()
+    # the faithfulness scores of the resolution study; deletion_insertion works on the CPU
+    scores = deletion_insertion(model if trainer.device.type == 'cpu' else copy.deepcopy(model).cpu(), x, maps, pred)
     out = ckpt.parent.parent / 'explanations'
     out.mkdir(exist_ok=True)
     npz = out / f"{method}-{ckpt.stem}.npz"
     atomic_write(npz, lambda f: np.savez_compressed(f, maps=maps.numpy(), images=x.numpy(), labels=y.numpy(),
-                                                    predicted=pred.numpy()))
+                                                    predicted=pred.numpy(), **scores))
+    atomic_write(npz.with_suffix('.json'), json.dumps({**{f"explain_{method}_{k}": float(v.mean())
+                                                          for k, v in scores.items()}, 'n': n,
+                                                       'checkpoint': ckpt.name}, indent=2))
     fig = plot_explanations(x, {method: maps}, titles=[f"true {int(a)} / pred {int(b)}" for a, b in zip(y, pred)])
     atomic_write(out / f"{method}-{ckpt.stem}.png",
                  lambda f: fig.savefig(f, format='png', dpi=100, bbox_inches='tight'))

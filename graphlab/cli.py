@@ -243,7 +243,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument('--out', metavar='DIR', help='also write profile.csv and the per-layer tables (output shapes, '
                    'parameters, MACs): model_summary_<R>px.txt per resolution, or model_summary.txt and '
                    "profile.json (the profile_* figures of a run's metrics.json) into DIR")
-    r = sub.add_parser('report', help='runs trained earlier summarised: one row per configuration, 95 % CI over seeds',
+    r = sub.add_parser('report', help='runs trained earlier summarised: one row per configuration, 95 %% CI over seeds',
                        description="Read the run directories under RUNS_DIR (config.yaml, metrics.json) and write "
                                    "the study report's table: headline test metrics, parameters, FLOPs, latency, "
                                    "throughput and explanation scores, mean and 95 % CI over the seeds of each "

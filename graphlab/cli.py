@@ -77,7 +77,8 @@ def _profile(args) -> int:
     else:
         if overrides: raise InputError(f"profile {target}: key=value overrides are for a run or --task TASK; "
                                        "a zoo model takes the options (--width-mult, ...)")
-        head, table, files = profile_zoo(target, args.resolution or [32], args.batch_size or 32, args.in_channels,
+        bs = 32 if args.batch_size is None else args.batch_size
+        head, table, files = profile_zoo(target, args.resolution or [32], bs, args.in_channels,
                                          args.num_classes, args.width_mult, args.stem_stride, args.device or 'auto',
                                          args.precision or '32', args.train)
     print(head)

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..config import load_config, to_dict
 from ..core import InputError, atomic_write, flatten_dict
 from ..tasks import get_task
-from ..runs.directory import read_run_config
+from ..runs.directory import read_run_config, run_config_class
 from .grid import aggregate, configuration
 from .results import fmt_ci, to_markdown
 
@@ -70,7 +71,13 @@ def read_run(run_dir) -> tuple[dict, dict]:
         raise InputError(f"metrics.json cannot be read ({e})") from None
     if not isinstance(m, dict): raise InputError("metrics.json does not hold a mapping of metrics")
     m = {**explanation_scores(d, m.get('weights')), **m}
-    cfg = flatten_dict(read_run_config(d))
+    saved = read_run_config(d)
+    try:    # keys added to graphlab after the run was trained: their defaults, as `graphlab evaluate` loads it
+        task_cls = get_task(str(saved.get('task', '')))
+        full = load_config(run_config_class(task_cls), base={k: v for k, v in saved.items() if k not in ('task', 'versions')})
+        saved = {'task': task_cls.name, **to_dict(full), 'versions': saved.get('versions')}
+    except (InputError, ImportError): pass               # a task not importable here, or keys it no longer has: as saved
+    cfg = flatten_dict(saved)
     return {k: v for k, v in cfg.items() if k not in NOT_CONFIG and not k.startswith('versions.')}, m
 
 # %% ../../nbs/10e_studies_report.ipynb #d0b51cb5
@@ -103,7 +110,8 @@ def read_runs(root) -> tuple[pd.DataFrame, list[str], list[tuple[str, str]]]:
 
 def report_table(runs: pd.DataFrame, config: list[str], level: float = 0.95) -> pd.DataFrame:
     "Per configuration (`config` columns of `runs`): seeds, n, and each metric's mean and CI bounds over the seeds."
-    r = runs.assign(configuration=runs[config].astype(str).agg(' | '.join, axis=1), status='ok')
+    # str() of each value, NaN included (a key some runs lack): one string per configuration
+    r = runs.assign(configuration=[' | '.join(map(str, c)) for c in runs[config].itertuples(index=False)], status='ok')
     metrics = [c for c in runs.columns if c not in ('run', 'seed', *config)]
     long = aggregate(r, ['configuration'], params=config, level=level)
     g = r.groupby('configuration', sort=False)
@@ -123,6 +131,12 @@ def _label(k: str) -> str:
     if (m := EXPLAIN.match(k)): return f"{m[1]} {m[2].replace('_auc', ' AUC')} {'↓' if m[2] == 'deletion_auc' else '↑'}"
     return LABELS.get(k, k.removeprefix('test_'))
 
+def _value(v: float, lo: float, hi: float) -> str:
+    "`mean [lo, hi]`; the mean alone without an interval or when every seed gave the same number (e.g. parameters)."
+    if math.isfinite(lo) and math.isfinite(hi) and not math.isclose(lo, hi, rel_tol=1e-9, abs_tol=1e-12):
+        return fmt_ci(v, lo, hi)
+    return f"{int(v):,}" if math.isfinite(v) and float(v).is_integer() else fmt_ci(v, math.nan, math.nan)
+
 def _cell(v) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)): return ''
     return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
@@ -131,20 +145,22 @@ def display_report(table: pd.DataFrame, config: list[str]) -> pd.DataFrame:
     "`report_table` as the report shows it: configuration, seeds, n, each metric as `mean [CI]`."
     out = pd.DataFrame({k: table[k].map(_cell) for k in [*config, 'seeds', 'n']})
     for m in [c for c in table.columns if f'{c}_ci_low' in table.columns]:
-        out[_label(m)] = [fmt_ci(v, lo, hi) if lo != hi else fmt_ci(v, math.nan, math.nan)
-                          for v, lo, hi in table[[m, f'{m}_ci_low', f'{m}_ci_high']].values]
+        out[_label(m)] = [_value(*r) for r in table[[m, f'{m}_ci_low', f'{m}_ci_high']].values]
     return out
 
 def write_report(root, out=None, level: float = 0.95) -> str:
     "Write runs.csv, report.csv and report.md of the runs under `root` into `out` (default `root`); the Markdown."
     runs, config, skipped = read_runs(root)
     table = report_table(runs, config, level)
+    repeated = sum(len(set(s.split())) < len(s.split()) for s in table.seeds)
     out = Path(out if out is not None else root)
     try: out.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise InputError(f"--out '{out}': cannot create it ({e.strerror})") from None
     text = '\n'.join([f"{len(runs)} run(s) in {len(table)} configuration(s) under {root}: held-out test metrics, "
                       f"mean [{level * 100:g} % CI] over seeds (Student's t)", '', to_markdown(display_report(table, config)),
-                      *([''] + [f"skipped {n}: {why}" for n, why in skipped] if skipped else [])])
+                      *([''] + [f"skipped {n}: {why}" for n, why in skipped] if skipped else []),
+                      *(['', f"note: {repeated} configuration(s) hold a seed more than once (the same run repeated): "
+                         "their interval is over repeats, not over seeds"] if repeated else [])])
     atomic_write(out / 'runs.csv', runs.to_csv(index=False))
     atomic_write(out / 'report.csv', table.to_csv(index=False))
     atomic_write(out / 'report.md', text + '\n')

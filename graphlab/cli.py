@@ -55,34 +55,43 @@ def _explain(args) -> int:
 # %% ../nbs/12_cli.ipynb #cdb54d91
 def _profile(args) -> int:
     from pathlib import Path
-    import pandas as pd, torch
-    from graphlab.core import InputError, atomic_write
-    from graphlab.models.cnn import build_model
-    from graphlab.profiler import model_summary, profile_model
-    for flag, values in (('--resolution', args.resolution), ('--batch-size', [args.batch_size]),
-                         ('--stem-stride', [args.stem_stride])):
-        for v in values:
-            if v < 1: raise InputError(f"{flag} {v}: expected a positive integer")
-    rows = []
-    for r in args.resolution:
-        m = build_model(args.model, args.in_channels, args.num_classes, width_mult=args.width_mult,
-                        stem_stride=args.stem_stride)
-        p = profile_model(m, (args.in_channels, r, r), batch_size=args.batch_size, train=args.train, device=args.device,
-                          precision=args.precision, verbose=False)
-        rows.append(dict(resolution=r, params=p.params, mflops=p.flops / 1e6, latency_ms=p.latency_ms,
-                         samples_per_s=p.throughput, activation_mb=p.activation_mb, peak_mb=p.peak_memory_mb,
-                         **({'train_samples_per_s': p.train_throughput} if args.train else {})))
-        if args.out:
-            atomic_write(Path(args.out) / f"model_summary_{r}px.txt",
-                         str(model_summary(m, torch.randn(1, args.in_channels, r, r))))
-    print(f"{args.model} (width_mult={args.width_mult}, batch {args.batch_size}, {p.device}, precision {p.precision}, "
-          f"{p.threads} threads)")
-    table = pd.DataFrame(rows)
+    from graphlab.core import InputError
+    from graphlab.runs.profile import profile_report, profile_saved, profile_task, profile_zoo, write_profile
+    target, overrides = (None, args.targets) if args.task else (args.targets[0] if args.targets else None,
+                                                                 args.targets[1:])
+    if target is None and not args.task:
+        raise InputError("profile: name a zoo model (e.g. resnet18), a run directory or --task TASK")
+    if (bad := [o for o in overrides if '=' not in o]):
+        raise InputError(f"profile: unexpected argument {bad[0]!r}; after MODEL, RUN_DIR or --task TASK come "
+                         "key=value config overrides")
+    if args.task or Path(target).exists():
+        if args.resolution: raise InputError("--resolution is for zoo models; a run or task has its own "
+                                             "(--task classify resolution=64)")
+        if target and (bad := [o for o in overrides if not o.startswith('trainer.')]):
+            raise InputError(f"profile {target}: {bad[0]!r}: a saved run's model is profiled as it was trained; "
+                             "only trainer.* keys (device, precision) may change")
+        overrides += [f"trainer.{k}={v}" for k, v in (('device', args.device), ('precision', args.precision)) if v]
+        p = (profile_task(args.task, overrides, args.config, args.batch_size, args.train) if args.task else
+             profile_saved(target, args.weights, overrides, args.batch_size, args.train))
+        head, table, files = profile_report(*p, train=args.train)
+    else:
+        if overrides: raise InputError(f"profile {target}: key=value overrides are for a run or --task TASK; "
+                                       "a zoo model takes the options (--width-mult, ...)")
+        bs = 32 if args.batch_size is None else args.batch_size
+        head, table, files = profile_zoo(target, args.resolution or [32], bs, args.in_channels,
+                                         args.num_classes, args.width_mult, args.stem_stride, args.device or 'auto',
+                                         args.precision or '32', args.train)
+    print(head)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    if args.out:
-        atomic_write(Path(args.out) / 'profile.csv', table.to_csv(index=False))
-        print(f"written: {args.out}/profile.csv and model_summary_<R>px.txt (per layer: output shape, parameters, "
-              "MACs)")
+    if args.out: print(f"written to {args.out}: {', '.join(write_profile(args.out, table, files))} (per layer: "
+                       "output shape, parameters, MACs)")
+    return 0
+
+def _report(args) -> int:
+    from graphlab.studies.report import write_report
+    print(write_report(args.runs, args.out), flush=True)
+    print(f"written to {args.out or args.runs}: runs.csv (one row per run), report.csv and report.md (per "
+          "configuration)", flush=True)
     return 0
 
 # %% ../nbs/12_cli.ipynb #45c8ad9f
@@ -213,21 +222,35 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument('--seed', type=int, default=0, help='generator seed (default 0)')
     d.add_argument('--format', default='native', help="native (the task's own layout, default) or pyg "
                    '(a PyTorch Geometric dataset, InMemoryDataset.save)')
-    f = sub.add_parser('profile', help='parameters, FLOPs, latency, throughput and memory of a zoo model',
-                       description='Profile an untrained classifier from the zoo (graphlab.models.cnn) at each '
-                                   'resolution.')
-    f.add_argument('model', help='zoo model name, e.g. resnet18')
-    f.add_argument('--resolution', type=int, nargs='+', default=[32], help='image sides in px (default 32)')
-    f.add_argument('--batch-size', type=int, default=32)
+    f = sub.add_parser('profile', help="parameters, FLOPs, latency, throughput and memory of a model",
+                       description="Profile an untrained classifier from the zoo (graphlab.models.cnn) at each "
+                                   "resolution, a saved run's model (RUN_DIR), or a task's untrained model "
+                                   "(--task TASK key=value ...) on the task's own inputs.")
+    f.add_argument('targets', nargs='*', metavar='MODEL|RUN_DIR [key=value ...]',
+                   help='zoo model name (e.g. resnet18) or run directory; key=value: config overrides')
+    f.add_argument('--task', help="profile TASK's model, untrained, with its config and the key=value overrides")
+    f.add_argument('--config', action='append', default=[], metavar='FILE', help='--task: YAML config (repeatable)')
+    f.add_argument('--weights', default='best', choices=['best', 'last', 'swa'], help='RUN_DIR: which weights')
+    f.add_argument('--resolution', type=int, nargs='+', help='zoo model: image sides in px (default 32)')
+    f.add_argument('--batch-size', type=int, help="samples per timed call (default 32; a run's or task's: its "
+                   "trainer.batch_size)")
     f.add_argument('--in-channels', type=int, default=3)
     f.add_argument('--num-classes', type=int, default=10)
     f.add_argument('--width-mult', type=float, default=1.0)
     f.add_argument('--stem-stride', type=int, default=1)
-    f.add_argument('--device', default='auto')
-    f.add_argument('--precision', default='32')
+    f.add_argument('--device', help="default auto (a run's or task's: its trainer.device)")
+    f.add_argument('--precision', help="default 32 (a run's or task's: its trainer.precision)")
     f.add_argument('--train', action='store_true', help='also time a training step')
-    f.add_argument('--out', metavar='DIR', help='also write profile.csv and, per resolution, the per-layer table '
-                   'model_summary_<R>px.txt (output shapes, parameters, MACs) into DIR')
+    f.add_argument('--out', metavar='DIR', help='also write profile.csv and the per-layer tables (output shapes, '
+                   'parameters, MACs): model_summary_<R>px.txt per resolution, or model_summary.txt and '
+                   "profile.json (the profile_* figures of a run's metrics.json) into DIR")
+    r = sub.add_parser('report', help='runs trained earlier summarised: one row per configuration, 95 %% CI over seeds',
+                       description="Read the run directories under RUNS_DIR (config.yaml, metrics.json) and write "
+                                   "the study report's table: headline test metrics, parameters, FLOPs, latency, "
+                                   "throughput and explanation scores, mean and 95 % CI over the seeds of each "
+                                   "configuration. Runs without metrics.json are skipped and named.")
+    r.add_argument('runs', metavar='RUNS_DIR', help='a folder of run directories (searched at any depth) or one run')
+    r.add_argument('--out', metavar='DIR', help='where runs.csv, report.csv and report.md go (default RUNS_DIR)')
     _use_parsers(sub)
     return p
 
@@ -236,8 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     p = _parser()
     args, extra = p.parse_known_args(argv)
-    if extra and args.command != 'train': p.error(f"unrecognized arguments: {' '.join(extra)}")
-    if extra: args.overrides = list(args.overrides) + extra
+    if extra and args.command not in ('train', 'profile'): p.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra and args.command == 'train': args.overrides = list(args.overrides) + extra
+    if extra and args.command == 'profile': args.targets = list(args.targets) + extra
     from graphlab.core import InputError                  # after parsing: --help and --version do without torch
     from graphlab.trainer.loop import NonFiniteLossError
     try:
@@ -252,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                 kernel=args.kernel, executor=args.executor, scheduler=args.scheduler, studies=args.studies,
                 list_all=args.list_studies))
         if args.command == 'profile': return _profile(args)
+        if args.command == 'report': return _report(args)
         if args.command == 'data': return _data(args)
         if args.command == 'evaluate': return _evaluate(args)
         if args.command == 'explain': return _explain(args)

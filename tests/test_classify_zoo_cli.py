@@ -46,7 +46,7 @@ def test_own_image_folder(workdir):
 def test_profile_writes_model_summaries(cli, tmp_path):
     "`graphlab profile --out DIR`: the table as CSV, and per resolution the per-layer summary (issue 23 §3)."
     code, out, err = cli('profile', 'convnet_small', '--resolution', '8', '16', '--batch-size', '2', '--out', 'p')
-    assert code == 0 and 'model_summary_<R>px.txt' in out, err
+    assert code == 0 and 'model_summary_8px.txt, model_summary_16px.txt' in out, err
     from graphlab.models.cnn import build_model
     n = sum(q.numel() for q in build_model('convnet_small', 3, 10).parameters())
     for r in (8, 16):

@@ -5,6 +5,7 @@ import json, os
 import torch
 
 from conftest import graphlab
+from graphlab.cli import main
 
 TOY = ['toy', 'trainer.max_epochs=2', 'trainer.optim.lr=0.05', 'profile=false']
 
@@ -21,7 +22,7 @@ def test_mlflow_run_and_evaluate_reproduces(workdir):
     assert graphlab('evaluate', 'r', '--weights', 'swa', cwd=workdir).returncode == 2
 
 
-def test_explain_a_classify_run(workdir):
+def test_explain_a_classify_run(workdir, capsys):
     p = graphlab('train', 'classify', 'trainer.max_epochs=1', 'profile=false', 'run_dir=c', cwd=workdir)
     assert p.returncode == 0, p.stderr
     p = graphlab('explain', 'c', '--method', 'saliency', '--n', '4', cwd=workdir)
@@ -29,6 +30,11 @@ def test_explain_a_classify_run(workdir):
     npz = next((workdir / 'c' / 'explanations').glob('saliency-*.npz'))
     import numpy as np
     assert np.load(npz)['maps'].shape[0] == 4 and next((workdir / 'c' / 'explanations').glob('*.png'))
+    scores = json.loads(npz.with_suffix('.json').read_text())          # faithfulness of the maps, for `report`
+    assert 0 <= scores['explain_saliency_deletion_auc'] <= 1 and scores['n'] == 4, scores
+    assert np.load(npz)['insertion_auc'].shape == (4,)
+    assert main(['report', str(workdir / 'c')]) == 0
+    assert 'saliency deletion AUC' in capsys.readouterr().out
     p = graphlab('explain', 'r_missing', cwd=workdir)
     assert p.returncode == 2 and 'neither a run directory' in p.stderr
 

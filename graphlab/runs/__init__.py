@@ -14,8 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..config import config_from_dict, load_config, to_dict, to_yaml
-from ..core import InputError, atomic_write, cast_inputs, resolve_device, to_device, versions
-from ..profiler import model_summary, profile_model
+from ..core import InputError, atomic_write, resolve_device, versions
 from ..task import Task
 from ..tasks import get_task
 from ..trainer.checkpoint import load_checkpoint
@@ -23,6 +22,7 @@ from ..trainer.distributed import all_gather_objects, dist_info, launch
 from ..trainer.figures import metrics_json
 from ..trainer.loop import Trainer
 from ..trainer.runlog import log, run_log
+from .profile import profile_trainer
 from .summary import closing_lines
 from .directory import (RESUMABLE, RunConfig, RunLock, latest_run_dir, new_run_dir, read_run_config,
                                      resume_changes, run_config_class, task_config)
@@ -43,16 +43,11 @@ class RunResult:
 # %% ../../nbs/09_runs.ipynb #0d4ea49d
 def profile_run(trainer: Trainer, task: Task, metrics: dict) -> dict:
     "`metrics` plus the `profile_*` figures of the trained model (metrics.json re-written)."
-    c = trainer.config
-    try: example = task.example_input(c.batch_size)
-    except NotImplementedError: return metrics
-    p = profile_model(trainer.model, example=example, train=True, device=trainer.device,
-                      precision=trainer.precision.name, channels_last=c.channels_last, max_seconds=1.0, verbose=False)
+    try: p, summary = profile_trainer(trainer, task)
+    except NotImplementedError: return metrics            # a task without example_input is not profiled
     metrics = {**metrics, **p.to_dict()}
     trainer.write_metrics(metrics)
-    if trainer.writes:
-        x = cast_inputs(to_device(example, trainer.device), trainer.precision.param_dtype)
-        atomic_write(trainer.run_dir / 'model_summary.txt', str(model_summary(trainer.model, x)))
+    if trainer.writes: atomic_write(trainer.run_dir / 'model_summary.txt', str(summary))
     return metrics
 
 # %% ../../nbs/09_runs.ipynb #ab6db01f

@@ -42,7 +42,7 @@ class EGNNLayer(nn.Module):
 
     def forward(self, h: Tensor, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None,
                 v: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor | None]:   # v: the initial velocities
-        src, dst = edge_index
+        src, dst = edge_index[0], edge_index[1]                         # (not unpacked: a trace warns)
         rel = x[dst] - x[src]                                            # (E, 3): x_i - x_j
         d2 = (rel ** 2).sum(-1, keepdim=True)
         parts = [h[dst], h[src], d2] + ([edge_attr] if edge_attr is not None else [])

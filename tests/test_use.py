@@ -116,10 +116,12 @@ def test_nbody_predict_and_export(cli, tmp_path):
     rng = np.random.default_rng(0)
     np.savez(tmp_path / 'one.npz', loc=rng.normal(size=(5, 3)), vel=rng.normal(size=(5, 3)),
              charges=rng.choice([-1., 1.], size=(5, 1)))                  # the EGNN repository's names
-    np.savez(tmp_path / 'two.npz', pos=rng.normal(size=(2, 4, 3)), vel=rng.normal(size=(2, 4, 3)), charge=np.ones((2, 4)))
+    np.savez(tmp_path / 'two.npz', pos=rng.normal(size=(2, 4, 3)), vel=rng.normal(size=(2, 4, 3)),
+             charge=np.ones((2, 4)))                                  # two systems of 4 particles
     np.savez(tmp_path / 'novel.npz', pos=rng.normal(size=(5, 3)), charge=np.ones(5))
     rc, _, err = cli('predict', 'run', 'one.npz', 'two.npz', 'novel.npz', '--out', 'p.csv')
-    assert rc == 2 and "novel.npz: no array 'vel'; the file has pos, charge" in err and 'expected .npz files' in err, err
+    assert rc == 2 and "novel.npz: no array 'vel'; the file has pos, charge" in err, err
+    assert 'expected .npz files of systems' in err
     p = pd.read_csv(tmp_path / 'p.csv')
     assert p.input.tolist() == ['one.npz'] * 5 + ['two.npz:0'] * 4 + ['two.npz:1'] * 4, p
     assert p.particle.tolist() == [0, 1, 2, 3, 4] + [0, 1, 2, 3] * 2 and np.isfinite(p[['x', 'y', 'z']]).all().all()

@@ -150,7 +150,14 @@ def export_run(path, format: str = 'torchscript', out=None, weights: str = 'best
         out.unlink(missing_ok=True)
         raise InputError(f"the {task.name} model ({type(model).__name__}) cannot be exported to {format}: "
                          f"{type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
-    with torch.no_grad(): want, got = _tensors(_call(model, x_check)), _tensors(run(x_check))
+    with torch.no_grad():
+        want = _tensors(_call(model, x_check))
+        try: got = _tensors(run(x_check))
+        except Exception as e:                      # e.g. a size the trace froze (the dense EGNN's graph count)
+            out.unlink(missing_ok=True)
+            raise InputError(f"the exported {format} model fails on {n} test samples though it ran on the 2 it was "
+                             f"traced with (probably a size fixed in the trace): {str(e).strip().splitlines()[-1][:200]}"
+                             "; nothing was kept") from None
     same = len(want) == len(got) and all(a.shape == b.shape for a, b in zip(want, got))
     diff = max(float((a - b).abs().max()) for a, b in zip(want, got)) if same else float('inf')
     if not diff <= atol:

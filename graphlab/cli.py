@@ -137,7 +137,9 @@ def _use_parsers(sub) -> None:
     r = sub.add_parser('predict', help="a saved run's predictions for new files",
                        description="Predict with a saved run for new input files (the task says which: images for "
                                    "classify, graph .npz files for com, HDF5/mesh files for mesh, .npy/.csv "
-                                   "recordings for brain). A file that cannot be used is named on stderr, the "
+                                   "recordings for brain, .npz particle systems for nbody, pictures of graphs for "
+                                   "image2graph: Model B also needs <picture>.nodes.csv). A file that cannot be "
+                                   "used is named on stderr, the "
                                    "others are still predicted, and the exit code is 2.")
     r.add_argument('run', help='a run directory or one of its checkpoints')
     r.add_argument('inputs', nargs='+', metavar='INPUT', help='input files')

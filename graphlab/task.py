@@ -101,7 +101,8 @@ class Task:
         raise NotImplementedError
 
     def predict(self, model: nn.Module, samples: list) -> dict[str, Any]:
-        "`model`'s predictions for samples of `read_input`: `{column: array (len(samples), ...)}`."
+        ("`model`'s predictions for samples of `read_input`: `{column: array (len(samples), ...)}`; several rows per "
+         "sample with a column `sample` (each row's index in `samples`); lists of varying length as object arrays.")
         raise NotImplementedError
 
     def __repr__(self): return f"{type(self).__name__}({self.config})"

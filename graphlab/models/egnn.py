@@ -42,12 +42,12 @@ class EGNNLayer(nn.Module):
 
     def forward(self, h: Tensor, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None,
                 v: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor | None]:   # v: the initial velocities
-        src, dst = edge_index
+        src, dst = edge_index[0], edge_index[1]                         # (not unpacked: a trace warns)
         rel = x[dst] - x[src]                                            # (E, 3): x_i - x_j
         d2 = (rel ** 2).sum(-1, keepdim=True)
         parts = [h[dst], h[src], d2] + ([edge_attr] if edge_attr is not None else [])
         m = self.phi_e(torch.cat(parts, -1))                             # (E, H)
-        deg = torch.zeros(len(x), 1, dtype=x.dtype, device=x.device).index_add_(0, dst, torch.ones_like(d2))
+        deg = torch.zeros_like(x[:, :1]).index_add_(0, dst, torch.ones_like(d2))    # zeros_like: traceable
         shift = torch.zeros_like(x).index_add_(0, dst, rel * self.phi_x(m)) / deg.clamp(min=1)
         m_i = torch.zeros_like(h).index_add_(0, dst, m)                  # (T, H)
         return self._step(h, x, m_i, shift, v)
@@ -113,8 +113,9 @@ class EGNN(nn.Module):
     def extra_repr(self) -> str: return f"impl={self.impl!r}"
 
 # %% ../../nbs/03c_models_egnn.ipynb #a3320cac
-def pool_sum(v: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
-    "Per-graph sums `(B, C)` of node values `v (T, C)`."
+def pool_sum(v: Tensor, batch: Tensor, num_graphs: int | None = None) -> Tensor:
+    "Per-graph sums `(B, C)` of node values `v (T, C)`; `num_graphs=None`: B = `batch.max() + 1`, traceable."
+    if num_graphs is None: return nn.functional.one_hot(batch).to(v.dtype).T @ v      # (B, T) @ (T, C)
     return torch.zeros(num_graphs, v.shape[1], dtype=v.dtype, device=v.device).index_add_(0, batch, v)
 
 class CoMHead(nn.Module):
@@ -129,7 +130,7 @@ class CoMHead(nn.Module):
         for m in self.weight:
             if isinstance(m, nn.Linear): m.reset_parameters()
 
-    def forward(self, h: Tensor, x: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+    def forward(self, h: Tensor, x: Tensor, batch: Tensor, num_graphs: int | None = None) -> Tensor:
         w = nn.functional.softplus(self.weight(h))                      # (T, 1)
         return pool_sum(w * x, batch, num_graphs) / pool_sum(w, batch, num_graphs)
 
@@ -140,7 +141,8 @@ class EGNNCoM(nn.Module):
         self.egnn = EGNN(in_dim, hidden_dim, num_layers, impl=impl)
         self.head = CoMHead(hidden_dim)
 
-    def forward(self, h: Tensor, x: Tensor, edge_index: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+    def forward(self, h: Tensor, x: Tensor, edge_index: Tensor, batch: Tensor,
+                num_graphs: int | None = None) -> Tensor:
         h, x = self.egnn(h, x, edge_index, batch)
         return self.head(h, x, batch, num_graphs)
 
@@ -158,10 +160,12 @@ class GCNCoM(nn.Module):
         for m in self.out:
             if isinstance(m, nn.Linear): m.reset_parameters()
 
-    def forward(self, h: Tensor, x: Tensor, edge_index: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+    def forward(self, h: Tensor, x: Tensor, edge_index: Tensor, batch: Tensor,
+                num_graphs: int | None = None) -> Tensor:
         z = torch.cat([h, x], -1)
         for conv in self.convs: z = torch.relu(conv(z, edge_index))
-        return self.out(global_mean_pool(z, batch, size=num_graphs))
+        if num_graphs is not None: return self.out(global_mean_pool(z, batch, size=num_graphs))
+        return self.out(pool_sum(z, batch) / pool_sum(torch.ones_like(z[:, :1]), batch))
 
     def extra_repr(self) -> str:
         return f"in_dim={self.in_dim}, hidden_dim={self.hidden_dim}, num_layers={self.num_layers}"

@@ -23,7 +23,7 @@ from .saved import load_run
 @dataclass
 class Predictions:
     "What `predict_run` returns."
-    columns: dict[str, np.ndarray]   # 'input' (sample names) and the task's columns, first axis the samples
+    columns: dict[str, np.ndarray]   # 'input' (sample names) and the task's columns, first axis the rows
     run: str                         # the run directory (absolute)
     weights: str                     # the checkpoint file the predictions come from
     errors: list[tuple[str, str]]    # (file, what was wrong) for every input that could not be used
@@ -33,6 +33,11 @@ def _can_predict(task: Task) -> None:
     if type(task).read_input is Task.read_input or type(task).predict is Task.predict:
         raise InputError(f"task '{task.name}' cannot predict for new files (it has no read_input/predict); "
                          "predict works for tasks such as classify, com and mesh")
+
+def _rows(cols: dict, names: list[str]) -> dict:
+    "A chunk's columns with `input` first: one row per sample, or per row `sample` says whose (then dropped)."
+    rows = cols.pop('sample', np.arange(len(names)))
+    return {'input': np.array(names, dtype=str)[rows], **cols}
 
 def predict_run(path, inputs, weights: str = 'best', chunk: int = 32) -> Predictions:
     "Predictions of a saved run for the files `inputs`; files that cannot be used are listed in `errors`."
@@ -44,10 +49,10 @@ def predict_run(path, inputs, weights: str = 'best', chunk: int = 32) -> Predict
         try: items = task.read_input(f)
         except ValueError as e: errors.append((str(f), str(e))); continue
         names += [k for k, _ in items]; samples += [s for _, s in items]
-    parts = [task.predict(trainer.model, samples[i:i + chunk]) for i in range(0, len(samples), chunk)]
-    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
-    return Predictions({'input': np.array(names, dtype=str), **cols}, str(ckpt.parent.parent.resolve()), ckpt.name,
-                       errors, task.inputs)
+    parts = [_rows(task.predict(trainer.model, samples[i:i + chunk]), names[i:i + chunk])
+             for i in range(0, len(samples), chunk)]
+    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {'input': np.array([], str)}
+    return Predictions(cols, str(ckpt.parent.parent.resolve()), ckpt.name, errors, task.inputs)
 
 # %% ../../nbs/09d_runs_use.ipynb #bf646ee2
 PREDICTION_FORMATS = ('.csv', '.json', '.npz')
@@ -60,10 +65,14 @@ def check_out(out) -> Path | None:
         raise InputError(f"--out '{out}': expected a file ending in {', '.join(PREDICTION_FORMATS)}")
     return out
 
+def _ragged(v: np.ndarray) -> np.ndarray:
+    "An object column (one list per row, of varying length) as JSON text; other columns as they are."
+    return np.array([json.dumps(x) for x in v]) if v.dtype == object else v
+
 def _flat(columns: dict) -> dict:
     out = {}
     for k, v in columns.items():
-        if v.ndim == 1: out[k] = v
+        if v.ndim == 1: out[k] = _ragged(v)
         else: out.update({f'{k}_{i}': c for i, c in enumerate(v.reshape(len(v), -1).T)})
     return out
 
@@ -77,10 +86,12 @@ def write_predictions(p: Predictions, out=None) -> str:
         if out is None: sys.stdout.write(text); return 'stdout'
         atomic_write(out, text)
     elif fmt == '.json':
-        rows = [{k: v[i].tolist() for k, v in p.columns.items()} for i in range(n)]
+        rows = [{k: v[i] if v.dtype == object else v[i].tolist() for k, v in p.columns.items()} for i in range(n)]
         atomic_write(out, json.dumps(dict(run=p.run, weights=p.weights, predictions=rows,
                                           errors=[dict(file=f, error=e) for f, e in p.errors]), indent=1))
-    else: atomic_write(out, lambda f: np.savez(f, run=np.array(p.run), weights=np.array(p.weights), **p.columns))
+    else:
+        cols = {k: _ragged(v) for k, v in p.columns.items()}          # no object arrays: np.load without pickle
+        atomic_write(out, lambda f: np.savez(f, run=np.array(p.run), weights=np.array(p.weights), **cols))
     return str(out)
 
 # %% ../../nbs/09d_runs_use.ipynb #7493ef88
@@ -93,19 +104,23 @@ def _tensors(y) -> list[Tensor]:
     return [t for v in y for t in _tensors(v)]
 
 def _call(f, x): return f(**x) if isinstance(x, dict) else f(x)
+def _tensor_args(x): return {k: v for k, v in x.items() if isinstance(v, Tensor)} if isinstance(x, dict) else x
 
 def _torchscript(model: nn.Module, x, out: Path):
+    x = _tensor_args(x)                      # a trace takes tensors: other keywords are left to the model's defaults
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='.*torch.jit.* is deprecated')
         traced = torch.jit.trace(model, example_kwarg_inputs=x) if isinstance(x, dict) else torch.jit.trace(model, x)
         buf = io.BytesIO(); torch.jit.save(traced, buf)
         atomic_write(out, buf.getvalue())
         loaded = torch.jit.load(out)
-    return lambda x: _call(loaded, x)
+    return lambda x: _call(loaded, _tensor_args(x))
 
 def _onnx(model: nn.Module, x, out: Path):
     import onnxruntime                               # optional (graphlab[onnx]); checked before the run is loaded
-    if isinstance(x, dict): raise TypeError("keyword inputs are not exported to ONNX here")
+    if isinstance(x, dict):
+        raise TypeError(f"its inputs are a graph batch ({', '.join(x)}); the graph count comes from `batch` at run "
+                        "time, which torch.export (ONNX) cannot trace (data-dependent size); use --format torchscript")
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(model, (x,), str(out), dynamo=True, dynamic_shapes=({0: torch.export.Dim.AUTO},))
     s = onnxruntime.InferenceSession(str(out), providers=['CPUExecutionProvider'])
@@ -135,7 +150,14 @@ def export_run(path, format: str = 'torchscript', out=None, weights: str = 'best
         out.unlink(missing_ok=True)
         raise InputError(f"the {task.name} model ({type(model).__name__}) cannot be exported to {format}: "
                          f"{type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
-    with torch.no_grad(): want, got = _tensors(_call(model, x_check)), _tensors(run(x_check))
+    with torch.no_grad():
+        want = _tensors(_call(model, x_check))
+        try: got = _tensors(run(x_check))
+        except Exception as e:                      # e.g. a size the trace froze (the dense EGNN's graph count)
+            out.unlink(missing_ok=True)
+            raise InputError(f"the exported {format} model fails on {n} test samples though it ran on the 2 it was "
+                             f"traced with (probably a size fixed in the trace): {str(e).strip().splitlines()[-1][:200]}"
+                             "; nothing was kept") from None
     same = len(want) == len(got) and all(a.shape == b.shape for a, b in zip(want, got))
     diff = max(float((a - b).abs().max()) for a, b in zip(want, got)) if same else float('inf')
     if not diff <= atol:

@@ -24,6 +24,7 @@ from . import Task, register_task
 from ._image2graph_metrics import (detection_scores, focal_loss, graph_metrics, heat_targets,
                                                  matched_positions, on_true_nodes, pair_bce, pair_mask,
                                                  same_community_scores, spectral_baselines)
+from ._image2graph_predict import INPUTS, predict_image_graphs, read_graph_input
 
 # %% ../../nbs/05a_tasks_image2graph.ipynb #8df49d76
 _SPEC_KEYS = ('n_min', 'n_max', 'max_nodes', 'k_min', 'k_max', 'p_in', 'p_out', 'layout', 'resolution', 'noise')
@@ -230,6 +231,7 @@ class Image2GraphTask(Task):
     defaults = {'trainer': {'max_epochs': 4, 'batch_size': 32, 'optim': {'lr': 3e-3, 'weight_decay': 1e-4},
                             'schedule': {'warmup_epochs': 0.3}}}
     steps_by_model = {'a': ModelASteps, 'b': ModelBSteps}   # config.model -> the steps of that model
+    inputs = INPUTS                                          # pictures (and, for Model B, node positions beside them)
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -262,6 +264,9 @@ class Image2GraphTask(Task):
                      n_communities=int(d['n_communities'][b]))
             out.append(self.steps.predicted_graph(g, d, b, pred_lab[b]))
         return out
+
+    def read_input(self, path) -> list: return read_graph_input(path, self.config.resolution, self.config.model == 'b')
+    def predict(self, model: nn.Module, samples: list) -> dict: return predict_image_graphs(self.config, model, samples)
 
     def compute_metrics(self, collected: list) -> dict:
         graphs = self.predict_graphs(collected)

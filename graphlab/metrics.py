@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import connected_components, shortest_path
+from scipy.special import comb
 from scipy.spatial.distance import cdist
 from sklearn import metrics as _skm
 from .core import InputError
@@ -276,22 +277,18 @@ def retrieval_metrics(emb, labels, ks=(1, 5), groups=None) -> dict:
     "Recall@k for each k and MAP@R of embeddings `(n, d)` (queries without a relevant item are left out)."
     e = torch.as_tensor(_np(emb), dtype=torch.float64)
     rel, valid = _gallery(labels, groups)
-    d = torch.cdist(e, e).numpy()
-    d[~valid] = np.inf
+    d = torch.cdist(e, e).numpy(); d[~valid] = np.inf        # only the gallery ranks
     order = np.argsort(d, axis=1, kind='stable')
     hits = np.take_along_axis(rel, order, 1)                  # (n, n): relevance by rank
     R = rel.sum(1); q = R > 0
     if not q.any(): return _no_query(ks)
     out = {f'recall_at_{k}': float(hits[q, :k].any(1).mean()) for k in ks}
-    ranks = np.arange(1, hits.shape[1] + 1)
-    prec = np.cumsum(hits, 1) / ranks
+    ranks = np.arange(1, hits.shape[1] + 1); prec = np.cumsum(hits, 1) / ranks
     within = ranks[None] <= R[:, None]
-    out['map_at_r'] = float(((prec * hits * within).sum(1)[q] / R[q]).mean())
-    return out
+    return {**out, 'map_at_r': float(((prec * hits * within).sum(1)[q] / R[q]).mean())}
 
 def retrieval_chance(labels, ks=(1, 5), groups=None) -> dict:
     "Expected Recall@k and MAP@R of a random ranking over the same queries and galleries (exact)."
-    from scipy.special import comb
     rel, valid = _gallery(labels, groups)
     R, M = rel.sum(1), valid.sum(1)
     q = R > 0; R, M = R[q].astype(float), M[q].astype(float)
@@ -299,6 +296,5 @@ def retrieval_chance(labels, ks=(1, 5), groups=None) -> dict:
     out = {f'recall_at_{k}': float(np.mean(1 - comb(M - R, np.minimum(k, M)) / comb(M, np.minimum(k, M)))) for k in ks}
     ap = [np.mean([(r / m + (i - 1) * r * (r - 1) / max(m * (m - 1), 1)) / i for i in range(1, int(r) + 1)])
           for r, m in zip(R, M)]
-    out['map_at_r'] = float(np.mean(ap))
-    return out
+    return {**out, 'map_at_r': float(np.mean(ap))}
 

@@ -156,7 +156,8 @@ def export_run(path, format: str = 'torchscript', out=None, weights: str = 'best
         except Exception as e:                      # e.g. a size the trace froze (the dense EGNN's graph count)
             out.unlink(missing_ok=True)
             raise InputError(f"the exported {format} model fails on {n} test samples though it ran on the 2 it was "
-                             f"traced with (probably a size fixed in the trace): {str(e).strip().splitlines()[-1][:200]}"
+                             "traced with (probably a size fixed in the trace): "
+                             f"{str(e).strip().splitlines()[-1][:200]}"
                              "; nothing was kept") from None
     same = len(want) == len(got) and all(a.shape == b.shape for a, b in zip(want, got))
     diff = max(float((a - b).abs().max()) for a, b in zip(want, got)) if same else float('inf')

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['pair_mask', 'pair_bce', 'heat_targets', 'focal_loss', 'spectral_baselines', 'matched_positions', 'on_true_nodes',
-           'graph_metrics', 'detection_scores', 'same_community_scores']
+           'graph_metrics', 'detection_scores', 'same_community_scores', 'align_communities']
 
 # %% ../../nbs/05g_tasks_image2graph_metrics.ipynb #303c2c58
 import warnings
@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import shortest_path
 from sklearn.cluster import SpectralClustering
 from torch import Tensor
@@ -139,3 +140,15 @@ def same_community_scores(graphs: list[dict]) -> dict:
     same = np.concatenate([(g['labels'][:, None] == g['labels'][None])[i] for g, i in zip(graphs, iu)])
     m = classification_metrics(same, np.concatenate([g['same'][i] > 0 for g, i in zip(graphs, iu)]), num_classes=2)
     return {f'same_{k}': v for k, v in m.items() if k != 'confusion_matrix'}
+
+# %% ../../nbs/05g_tasks_image2graph_metrics.ipynb #8fc35300
+def align_communities(true: np.ndarray, pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    "`labels` (predicted community ids) renamed to the true ids `pred` overlaps most on the true nodes (colours only)."
+    ok = pred >= 0
+    if not ok.any() or not len(labels): return labels
+    k = int(max(true.max(), pred.max(), labels.max())) + 1
+    overlap = np.zeros((k, k)); np.add.at(overlap, (pred[ok], true[ok]), 1)
+    rows, cols = linear_sum_assignment(-overlap)
+    rename = dict(zip(rows, cols))
+    return np.array([rename.get(int(l), l) for l in labels])
+

@@ -20,9 +20,10 @@ from ..data.image_graphs import GraphImageSpec, image_graphs
 from ..metrics import ari, edge_metrics
 from ..models.image2graph import ModelA, ModelB
 from ..ops import knn_graph, spectral_clustering
+from ..plots import draw_graph_on_image
 from . import Task, register_task
-from ._image2graph_metrics import (detection_scores, focal_loss, graph_metrics, heat_targets,
-                                                 matched_positions, on_true_nodes, pair_bce, pair_mask,
+from ._image2graph_metrics import (align_communities, detection_scores, focal_loss, graph_metrics,
+                                                 heat_targets, matched_positions, on_true_nodes, pair_bce, pair_mask,
                                                  same_community_scores, spectral_baselines)
 from ._image2graph_predict import INPUTS, predict_image_graphs, read_graph_input
 
@@ -198,28 +199,6 @@ class ModelASteps(_ModelSteps):
 
     def example_input(self, batch) -> Tensor: return batch['image']
 
-# %% ../../nbs/05a_tasks_image2graph.ipynb #3bd78efe
-def _draw_graph(ax, image: np.ndarray, coords: np.ndarray, adj: np.ndarray, labels: np.ndarray, title: str) -> None:
-    "A picture `(H, W)` with a graph over it: nodes coloured by community at `coords` in [0, 1]², edges at adj > 0.5."
-    ax.imshow(image, cmap='gray', extent=(0, 1, 1, 0), vmin=-0.2, vmax=1.2)
-    i, j = np.nonzero(np.triu(adj > 0.5, 1))
-    for a, b in zip(i, j): ax.plot(*coords[[a, b]].T, color='white', lw=0.8)
-    ax.scatter(*coords.T, c=labels % 10, cmap='tab10', vmin=0, vmax=9, s=30, edgecolors='k', linewidths=0.5,
-               zorder=3)
-    ax.set_xlim(0, 1); ax.set_ylim(1, 0); ax.set_xticks([]); ax.set_yticks([])
-    ax.set_title(title, fontsize=9)
-
-def _aligned(true: np.ndarray, pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    "`labels` (predicted community ids) renamed to the true ids `pred` overlaps most on the true nodes (colours only)."
-    from scipy.optimize import linear_sum_assignment
-    ok = pred >= 0
-    if not ok.any() or not len(labels): return labels
-    k = int(max(true.max(), pred.max(), labels.max())) + 1
-    overlap = np.zeros((k, k)); np.add.at(overlap, (pred[ok], true[ok]), 1)
-    rows, cols = linear_sum_assignment(-overlap)
-    rename = dict(zip(rows, cols))
-    return np.array([rename.get(int(l), l) for l in labels])
-
 # %% ../../nbs/05a_tasks_image2graph.ipynb #7ca7f9ac
 @register_task('image2graph')
 class Image2GraphTask(Task):
@@ -294,12 +273,12 @@ class Image2GraphTask(Task):
         g = self.predict_graphs([{k: v.cpu() if torch.is_tensor(v) else v for k, v in self.collect(out, b).items()}])[0]
         image, n_true = b['image'][0, 0].numpy(), int(g['adj'].sum() // 2)
         left, right = fig.subplots(1, 2)
-        _draw_graph(left, image, g['coords'], g['adj'], g['labels'],
+        draw_graph_on_image(left, image, g['coords'], g['adj'], g['labels'],
                     f"{split} picture {index}: truth ({len(g['labels'])} nodes, {n_true} edges)")
         pos, adj, lab = ((g['pos'], g['pos_adj'], g['pos_labels']) if 'pos' in g else
                          (g['coords'], g['pred_adj'], g['pred_labels']))
-        lab = _aligned(g['labels'], g['pred_labels'], lab)
+        lab = align_communities(g['labels'], g['pred_labels'], lab)
         f1 = edge_metrics([g['adj']], [g['pred_adj']])['edge_f1']
-        _draw_graph(right, image, pos, adj, lab,
+        draw_graph_on_image(right, image, pos, adj, lab,
                     f"prediction: ARI {ari(g['labels'], g['pred_labels']):.2f}, edge F1 {f1:.2f}")
         return fig

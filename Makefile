@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 
 $(BIN)/graphlab: settings.ini setup.py requirements.lock
 	python3 -m venv $(VENV)
-	$(BIN)/pip install -q -c requirements.lock -e ".[dev]"
+	$(BIN)/pip install -q --no-compile -c requirements.lock -e ".[dev]"
 	touch $@
 
 install: $(BIN)/graphlab            ## the environment, from the lock file

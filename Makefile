@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 
 $(BIN)/graphlab: settings.ini setup.py requirements.lock
 	python3 -m venv $(VENV)
-	$(BIN)/pip install -q --no-compile -c requirements.lock -e ".[dev]"
+	$(BIN)/pip install -q -c requirements.lock -e ".[dev]"
 	touch $@
 
 install: $(BIN)/graphlab            ## the environment, from the lock file
@@ -16,7 +16,7 @@ run: install                        ## the main job
 
 test: install                       ## the whole suite: notebooks (slow cells too) and tests/
 	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --flags slow
-	$(BIN)/pytest -q -n 2 --dist loadfile tests --durations=10
+	$(BIN)/pytest -q -n 3 --dist loadfile tests --durations=10
 
 test-fast: install                  ## notebooks without slow cells
 	$(BIN)/nbdev_test

@@ -6,7 +6,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# `pytest -n 2` runs two test processes on two cores: one torch thread each, for them and every command they start
+# `pytest -n 3` runs three test processes on two cores: one torch thread each, for them and every command they start
 # (two thread pools per core wait on each other). Set before torch is imported; a value the caller chose stays.
 if os.environ.get('PYTEST_XDIST_WORKER'):
     for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'): os.environ.setdefault(k, '1')

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..core import InputError, atomic_write, cast_inputs, to_device
-from ..models.cnn import build_model
+from ..core import InputError, atomic_write, cast_inputs, suggest, to_device
+from ..models.cnn import CNN_MODELS, build_model
 from ..profiler import ModelSummary, Profile, model_summary, profile_model
 from ..task import Task
 from ..tasks import get_task
@@ -76,6 +76,9 @@ def profile_zoo(model: str, resolutions=(32,), batch_size: int = 32, in_channels
                 width_mult: float = 1.0, stem_stride: int = 1, device='auto', precision='32',
                 train: bool = False) -> tuple[str, pd.DataFrame, dict]:
     "Heading, one row per resolution and files (the per-layer summaries) of an untrained zoo classifier."
+    if model not in CNN_MODELS:
+        raise InputError(f"profile {model}: no such run directory, and not a zoo model{suggest(model, CNN_MODELS)}; "
+                         f"zoo models: {', '.join(CNN_MODELS)}; a task's model: --task TASK")
     flags = ('--resolution', resolutions), ('--batch-size', [batch_size]), ('--stem-stride', [stem_stride])
     for flag, values in flags:
         for v in values:

@@ -12,6 +12,12 @@ if os.environ.get('PYTEST_XDIST_WORKER'):
     for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'): os.environ.setdefault(k, '1')
 GRAPHLAB = str(Path(sys.executable).with_name('graphlab'))
 
+# Generated datasets (keyed by their parameters, written atomically) are shared by every test process and every
+# command they start, and with the notebooks (`nbdev_test`, the tutorials): the repository's data/ folder. In a fresh
+# clone each dataset is otherwise generated again in each test's empty directory (~75 s of a CI run). A test about
+# generating or caching data sets GRAPHLAB_DATA to a folder of its own.
+os.environ.setdefault('GRAPHLAB_DATA', str(ROOT / 'data'))
+
 
 def env(**extra) -> dict:
     "Environment for a child process: quiet progress, one torch thread pool like the parent."

@@ -16,7 +16,7 @@ TINY = ['n_subjects=4', 'n_regions=12', 'n_frames=80', 'window=16', 'horizon=2',
 
 
 def run(*args, cwd, timeout=600):
-    return subprocess.run([GRAPHLAB, *map(str, args)], cwd=cwd, env=env(GRAPHLAB_DATA=str(cwd / 'data')),
+    return subprocess.run([GRAPHLAB, *map(str, args)], cwd=cwd, env=env(),
                           capture_output=True, text=True, timeout=timeout)
 
 

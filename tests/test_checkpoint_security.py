@@ -4,7 +4,6 @@ import os
 import pytest
 import torch
 
-from conftest import graphlab
 from graphlab.trainer.checkpoint import CHECKPOINT_FORMAT, CheckpointError, load_checkpoint
 
 
@@ -26,13 +25,14 @@ def test_load_checkpoint_refuses_code(tmp_path):
     assert not sentinel.exists()
 
 
-def test_resume_from_malicious_checkpoint_exits_2(workdir):
+def test_resume_from_malicious_checkpoint_exits_2(workdir, cli):
+    "In this process (`cli`): had the checkpoint been unpickled, its code would have run here and written `sentinel`."
     run, sentinel = workdir / 'run', workdir / 'pwned'
     write_malicious(run / 'checkpoints' / 'last.ckpt', sentinel)
     (run / 'config.yaml').write_text('task: classify\n')      # a run directory, as a run writes it
-    p = graphlab('train', 'classify', f'run_dir={run}', '--resume', cwd=workdir)
-    assert p.returncode == 2, (p.returncode, p.stderr)
-    assert 'refusing to load' in p.stderr and 'last.ckpt' in p.stderr, p.stderr
+    code, _, err = cli('train', 'classify', f'run_dir={run}', '--resume')
+    assert code == 2, (code, err)
+    assert 'refusing to load' in err and 'last.ckpt' in err, err
     assert not sentinel.exists()
-    p = graphlab('train', 'classify', f'trainer.checkpoint.resume={run}/checkpoints/last.ckpt', cwd=workdir)
-    assert p.returncode == 2 and not sentinel.exists(), p.stderr
+    code, _, err = cli('train', 'classify', f'trainer.checkpoint.resume={run}/checkpoints/last.ckpt')
+    assert code == 2 and not sentinel.exists(), err

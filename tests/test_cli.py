@@ -46,26 +46,26 @@ def test_default_run_dir_and_resume_latest(workdir):
     assert len(pd.read_csv(runs[0] / 'history.csv')) == 2
 
 
-def test_bad_config_exits_2_and_names_the_key(workdir):
-    p = graphlab('train', 'classify', 'trainer.max_epoch=3', cwd=workdir)
+def test_bad_config_exits_2_and_names_the_key(workdir, cli):
+    p = graphlab('train', 'classify', 'trainer.max_epoch=3', cwd=workdir)        # the installed command's exit code
     assert p.returncode == 2 and "'trainer.max_epoch'" in p.stderr and "'trainer.max_epochs'" in p.stderr, p.stderr
-    p = graphlab('train', 'classify', 'trainer.optim.lr=fast', cwd=workdir)
-    assert p.returncode == 2 and "'trainer.optim.lr': expected a number" in p.stderr, p.stderr
-    p = graphlab('train', 'classify', '--config', workdir / 'missing.yaml', cwd=workdir)
-    assert p.returncode == 2 and 'missing.yaml' in p.stderr, p.stderr
+    code, _, err = cli('train', 'classify', 'trainer.optim.lr=fast')             # the rest in this process
+    assert code == 2 and "'trainer.optim.lr': expected a number" in err, err
+    code, _, err = cli('train', 'classify', '--config', workdir / 'missing.yaml')
+    assert code == 2 and 'missing.yaml' in err, err
     (workdir / 'bad.yaml').write_text('trainer:\n  optim: {name: adam}\n')
-    p = graphlab('train', 'classify', '--config', workdir / 'bad.yaml', cwd=workdir)
-    assert p.returncode == 2 and "did you mean 'adamw'" in p.stderr, p.stderr
+    code, _, err = cli('train', 'classify', '--config', workdir / 'bad.yaml')
+    assert code == 2 and "did you mean 'adamw'" in err, err
     assert not (workdir / 'outputs').exists()   # nothing was started
 
 
-def test_flat_trainer_key_from_before_the_sections_exits_2_naming_its_new_name(workdir):
-    p = graphlab('train', 'classify', 'trainer.lr=0.01', cwd=workdir)
-    assert p.returncode == 2 and ("config key 'trainer.lr' is now 'trainer.optim.lr' (the trainer's keys are grouped in "
-                                  "sections); use trainer.optim.lr=0.01") in p.stderr, p.stderr
+def test_flat_trainer_key_from_before_the_sections_exits_2_naming_its_new_name(workdir, cli):
+    code, _, err = cli('train', 'classify', 'trainer.lr=0.01')
+    assert code == 2 and ("config key 'trainer.lr' is now 'trainer.optim.lr' (the trainer's keys are grouped in "
+                          "sections); use trainer.optim.lr=0.01") in err, err
     (workdir / 'old.yaml').write_text('trainer:\n  scheduler: step\n  gamma: 0.5\n')
-    p = graphlab('train', 'classify', '--config', workdir / 'old.yaml', cwd=workdir)
-    assert p.returncode == 2 and "'trainer.scheduler' is now 'trainer.schedule.name'" in p.stderr, p.stderr
+    code, _, err = cli('train', 'classify', '--config', workdir / 'old.yaml')
+    assert code == 2 and "'trainer.scheduler' is now 'trainer.schedule.name'" in err, err
     assert not (workdir / 'outputs').exists()   # nothing was started
 
 

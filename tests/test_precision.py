@@ -36,7 +36,6 @@ def cases():
 
 @pytest.mark.parametrize('task,model,precision', list(cases()))
 def test_fast_dev_run_in_every_precision(task, model, precision, tmp_path, monkeypatch):
-    monkeypatch.setenv('GRAPHLAB_DATA', str(tmp_path / 'data'))
     monkeypatch.chdir(tmp_path)
     run = lambda: train(task, [*TINY[task], *model, f'trainer.precision={precision}', 'trainer.fast_dev_run=2',
                                'profile=false', 'baselines=false', 'trainer.threads=1', 'trainer.progress=none'])

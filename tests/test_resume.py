@@ -53,33 +53,33 @@ def test_resume_after_sigkill_is_bitwise_exact(workdir):
     assert len(a) == len(b) == 6 and strip(a) == strip(b)
 
 
-def test_resume_from_a_file_is_not_kept_for_the_next_resume(workdir):
+# the two tests below check what is written, not the process: they run `graphlab` in this process (`cli`)
+def test_resume_from_a_file_is_not_kept_for_the_next_resume(workdir, cli):
     "F1 (issue 22): trainer.checkpoint.resume=<file> once; a later plain --resume continues the run's last.ckpt, not that file."
     run, args = workdir / 'r', ['toy', 'trainer.batch_size=16', 'seed=1']
-    assert graphlab('train', *args, 'trainer.max_epochs=2', f'run_dir={run}', cwd=workdir).returncode == 0
+    assert cli('train', *args, 'trainer.max_epochs=2', f'run_dir={run}')[0] == 0
     old = workdir / 'epoch2.ckpt'
     old.write_bytes((run / 'checkpoints' / 'last.ckpt').read_bytes())
-    p = graphlab('train', *args, 'trainer.max_epochs=3', f'run_dir={run}', '--resume', f'trainer.checkpoint.resume={old}',
-                 cwd=workdir)
-    assert p.returncode == 0, p.stderr
+    code, _, err = cli('train', *args, 'trainer.max_epochs=3', f'run_dir={run}', '--resume', f'trainer.checkpoint.resume={old}')
+    assert code == 0, err
     assert "resume: ''" in (run / 'config.yaml').read_text()
-    p = graphlab('train', *args, 'trainer.max_epochs=4', f'run_dir={run}', '--resume', cwd=workdir)
-    assert p.returncode == 0, p.stderr
+    code, _, err = cli('train', *args, 'trainer.max_epochs=4', f'run_dir={run}', '--resume')
+    assert code == 0, err
     epochs = [int(line.split(',')[0]) for line in (run / 'history.csv').read_text().splitlines()[1:]]
     assert epochs == [1, 2, 3, 4], epochs                       # epoch 3 kept, not trained again from epoch 2
     assert torch.load(run / 'checkpoints' / 'last.ckpt', weights_only=True)['epoch'] == 4
 
 
-def test_a_refused_resume_leaves_the_run_as_it_was(workdir):
+def test_a_refused_resume_leaves_the_run_as_it_was(workdir, cli):
     "F2 (issue 22): a resume whose checkpoint does not fit is refused before config.yaml or resumes.jsonl change."
     a, b = workdir / 'a', workdir / 'b'
-    assert graphlab('train', 'toy', 'trainer.max_epochs=2', f'run_dir={a}', cwd=workdir).returncode == 0
-    assert graphlab('train', 'toy', 'arch=linear', 'trainer.max_epochs=2', f'run_dir={b}', cwd=workdir).returncode == 0
+    assert cli('train', 'toy', 'trainer.max_epochs=2', f'run_dir={a}')[0] == 0
+    assert cli('train', 'toy', 'arch=linear', 'trainer.max_epochs=2', f'run_dir={b}')[0] == 0
     saved = (a / 'config.yaml').read_bytes()
-    p = graphlab('train', 'toy', 'trainer.max_epochs=3', f'run_dir={a}', '--resume',
-                 f"trainer.checkpoint.resume={b / 'checkpoints' / 'last.ckpt'}", cwd=workdir)
-    assert p.returncode == 2 and 'does not fit' in p.stderr, p.stderr
+    code, _, err = cli('train', 'toy', 'trainer.max_epochs=3', f'run_dir={a}', '--resume',
+                       f"trainer.checkpoint.resume={b / 'checkpoints' / 'last.ckpt'}")
+    assert code == 2 and 'does not fit' in err, err
     assert (a / 'config.yaml').read_bytes() == saved and not (a / 'resumes.jsonl').exists()
-    p = graphlab('train', 'toy', 'trainer.max_epochs=3', f'run_dir={a}', '--resume', cwd=workdir)
-    assert p.returncode == 0, p.stderr
+    code, _, err = cli('train', 'toy', 'trainer.max_epochs=3', f'run_dir={a}', '--resume')
+    assert code == 0, err
     assert len((a / 'resumes.jsonl').read_text().splitlines()) == 1

@@ -19,7 +19,7 @@ def test_mlflow_run_and_evaluate_reproduces(workdir):
     assert p.returncode == 0, p.stderr
     e = json.loads((workdir / 'r' / 'evaluations' / f"test-{m['weights'] if m['weights'] == 'last' else 'best'}.json").read_text())
     assert e['test_accuracy'] == m['test_accuracy'], (e, m)
-    assert graphlab('evaluate', 'r', '--weights', 'swa', cwd=workdir).returncode == 2
+    assert main(['evaluate', str(workdir / 'r'), '--weights', 'swa']) == 2
 
 
 def test_explain_a_classify_run(workdir, capsys):
@@ -35,27 +35,27 @@ def test_explain_a_classify_run(workdir, capsys):
     assert np.load(npz)['insertion_auc'].shape == (4,)
     assert main(['report', str(workdir / 'c')]) == 0
     assert 'saliency deletion AUC' in capsys.readouterr().out
-    p = graphlab('explain', 'r_missing', cwd=workdir)
-    assert p.returncode == 2 and 'neither a run directory' in p.stderr
+    assert main(['explain', str(workdir / 'r_missing')]) == 2
+    assert 'neither a run directory' in capsys.readouterr().err
 
 
-def test_lock_resume_rules_and_validation(workdir):
+def test_lock_resume_rules_and_validation(workdir, cli):
     from graphlab.runs import RunLock
     (workdir / 'busy').mkdir()
     with RunLock(workdir / 'busy'):
         p = graphlab('train', *TOY, 'run_dir=busy', cwd=workdir)
     assert p.returncode == 2 and f'(PID {os.getpid()})' in p.stderr, p.stderr
-    for bad in ('trainer.batch_size=0', 'trainer.precision=fp16', 'trainer.optim.lr=inf'):
-        p = graphlab('train', *TOY, bad, cwd=workdir)
-        assert p.returncode == 2 and 'Traceback' not in p.stderr, p.stderr
+    for bad in ('trainer.batch_size=0', 'trainer.precision=fp16', 'trainer.optim.lr=inf'):   # in this process from here
+        code, _, err = cli('train', *TOY, bad)
+        assert code == 2 and 'Traceback' not in err, err
     assert not (workdir / 'outputs' / 'runs').exists()                                     # nothing created
-    assert graphlab('train', *TOY, 'run_dir=r', cwd=workdir).returncode == 0
+    assert cli('train', *TOY, 'run_dir=r')[0] == 0
     before = (workdir / 'r' / 'config.yaml').read_text()
-    p = graphlab('train', 'toy', 'run_dir=r', '--resume', 'arch=linear', 'trainer.max_epochs=3', cwd=workdir)
-    assert p.returncode == 2 and "arch ('mlp' -> 'linear')" in p.stderr, p.stderr
+    code, _, err = cli('train', 'toy', 'run_dir=r', '--resume', 'arch=linear', 'trainer.max_epochs=3')
+    assert code == 2 and "arch ('mlp' -> 'linear')" in err, err
     assert (workdir / 'r' / 'config.yaml').read_text() == before                           # not rewritten
-    p = graphlab('train', 'toy', 'run_dir=r', '--resume', 'trainer.max_epochs=3', 'trainer.optim.lr=0.01', cwd=workdir)
-    assert p.returncode == 0, p.stderr
+    code, _, err = cli('train', 'toy', 'run_dir=r', '--resume', 'trainer.max_epochs=3', 'trainer.optim.lr=0.01')
+    assert code == 0, err
     rec = json.loads((workdir / 'r' / 'resumes.jsonl').read_text().splitlines()[-1])
     assert set(rec['changed']) == {'trainer.max_epochs', 'trainer.optim.lr'}
     assert json.loads((workdir / 'r' / 'metrics.json').read_text())['epochs'] == 3

@@ -165,6 +165,10 @@ class TrainerConfig:
         if self.devices > have and 'LOCAL_RANK' not in os.environ:          # torchrun decides for itself
             raise ConfigError(f"config key 'trainer.devices': {self.devices} processes, "
                               f"but this machine has {have} {what}; use trainer.devices={have} or fewer")
+        if self.sync_batchnorm and self.devices > 1 and not gpus and 'LOCAL_RANK' not in os.environ:   # before a spawn
+            raise ConfigError("config key 'trainer.sync_batchnorm': PyTorch's SyncBatchNorm runs on CUDA devices only, "
+                              f"this run is on {self.device if self.device != 'auto' else 'cpu'}; drop it "
+                              "(validation uses the BatchNorm statistics of process 0, which are saved)")
         if self.num_workers > 4 * cores:
             raise ConfigError(f"config key 'trainer.num_workers': {self.num_workers} loader processes "
                               f"for {cores} CPU cores; use at most {4 * cores}")

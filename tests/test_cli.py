@@ -36,13 +36,13 @@ def test_train_classify_writes_the_run_directory(workdir):
     assert yaml.safe_load((run / 'config.yaml').read_text())['seed'] == 1   # the run's own config, continued
 
 
-def test_default_run_dir_and_resume_latest(workdir):
-    p = graphlab('train', 'classify', 'trainer.max_epochs=1', cwd=workdir)
-    assert p.returncode == 0, p.stderr
+def test_default_run_dir_and_resume_latest(workdir, cli):
+    code, _, err = cli('train', 'classify', 'trainer.max_epochs=1')        # in this process: the same command
+    assert code == 0, err
     runs = list((workdir / 'outputs' / 'runs' / 'classify').iterdir())
     assert len(runs) == 1 and (runs[0] / 'metrics.json').is_file()
-    p = graphlab('train', 'classify', 'trainer.max_epochs=2', '--resume', cwd=workdir)
-    assert p.returncode == 0, p.stderr
+    code, _, err = cli('train', 'classify', 'trainer.max_epochs=2', '--resume')
+    assert code == 0, err
     assert len(pd.read_csv(runs[0] / 'history.csv')) == 2
 
 

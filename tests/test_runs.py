@@ -22,11 +22,11 @@ def test_mlflow_run_and_evaluate_reproduces(workdir):
     assert main(['evaluate', str(workdir / 'r'), '--weights', 'swa']) == 2
 
 
-def test_explain_a_classify_run(workdir, capsys):
-    p = graphlab('train', 'classify', 'trainer.max_epochs=1', 'profile=false', 'run_dir=c', cwd=workdir)
-    assert p.returncode == 0, p.stderr
-    p = graphlab('explain', 'c', '--method', 'saliency', '--n', '4', cwd=workdir)
-    assert p.returncode == 0, p.stderr
+def test_explain_a_classify_run(workdir, cli, capsys):
+    code, _, err = cli('train', 'classify', 'trainer.max_epochs=1', 'profile=false', 'run_dir=c')
+    assert code == 0, err
+    code, _, err = cli('explain', 'c', '--method', 'saliency', '--n', '4')
+    assert code == 0, err
     npz = next((workdir / 'c' / 'explanations').glob('saliency-*.npz'))
     import numpy as np
     assert np.load(npz)['maps'].shape[0] == 4 and next((workdir / 'c' / 'explanations').glob('*.png'))
@@ -61,24 +61,25 @@ def test_lock_resume_rules_and_validation(workdir, cli):
     assert json.loads((workdir / 'r' / 'metrics.json').read_text())['epochs'] == 3
 
 
-def test_nonfinite_losses_never_reach_a_checkpoint(workdir):
-    p = graphlab('train', 'classify', 'trainer.max_epochs=4', 'trainer.optim.lr=3000', 'trainer.schedule.name=none', 'profile=false',
-                 'run_dir=nan', cwd=workdir)
-    assert p.returncode in (0, 1) and 'Traceback' not in p.stderr, p.stderr
+# from here on `graphlab` runs in this process (`cli`) where the process itself is not what is checked
+def test_nonfinite_losses_never_reach_a_checkpoint(workdir, cli):
+    code, _, err = cli('train', 'classify', 'trainer.max_epochs=4', 'trainer.optim.lr=3000', 'trainer.schedule.name=none',
+                       'profile=false', 'run_dir=nan')
+    assert code in (0, 1) and 'Traceback' not in err, err
     for ck in (workdir / 'nan' / 'checkpoints').glob('*.ckpt'):
         s = torch.load(ck, map_location='cpu', weights_only=True)
         assert all(torch.isfinite(v).all() for v in s['model'].values() if v.is_floating_point()), ck
-    if p.returncode == 1:
-        assert 'training stopped' in p.stderr and ('last good checkpoint is' in p.stderr or 'No checkpoint was written' in p.stderr)
+    if code == 1:
+        assert 'training stopped' in err and ('last good checkpoint is' in err or 'No checkpoint was written' in err)
 
 
-def test_nan_stop_in_a_resumed_run_names_its_good_checkpoint(workdir):
+def test_nan_stop_in_a_resumed_run_names_its_good_checkpoint(workdir, cli):
     "F3 (issue 22): a resumed run that stops on NaN names last.ckpt (good, from before the resume), not 'none'."
-    assert graphlab('train', 'toy', 'trainer.max_epochs=2', 'run_dir=n', cwd=workdir).returncode == 0
-    p = graphlab('train', 'toy', 'trainer.max_epochs=4', 'run_dir=n', '--resume', 'trainer.optim.lr=1e30', cwd=workdir)
-    assert p.returncode == 1 and 'training stopped' in p.stderr, p.stderr
-    assert 'last good checkpoint is n/checkpoints/last.ckpt' in p.stderr and 'No checkpoint was written' not in p.stderr
-    assert "good checkpoint is none" not in p.stdout + p.stderr
+    assert cli('train', 'toy', 'trainer.max_epochs=2', 'run_dir=n')[0] == 0
+    code, out, err = cli('train', 'toy', 'trainer.max_epochs=4', 'run_dir=n', '--resume', 'trainer.optim.lr=1e30')
+    assert code == 1 and 'training stopped' in err, err
+    assert 'last good checkpoint is n/checkpoints/last.ckpt' in err and 'No checkpoint was written' not in err
+    assert "good checkpoint is none" not in out + err
 
 
 def test_mlflow_uri_that_cannot_be_used_is_named_before_a_run_dir_is_kept(workdir):
@@ -96,11 +97,11 @@ def test_mlflow_uri_that_cannot_be_used_is_named_before_a_run_dir_is_kept(workdi
     assert 'Traceback' not in p.stderr and not (workdir / 'h').exists()
 
 
-def test_a_run_written_before_the_trainer_sections_is_evaluated_and_resumed(workdir):
+def test_a_run_written_before_the_trainer_sections_is_evaluated_and_resumed(workdir, cli):
     "Issue 21 §3: a run whose config.yaml (and checkpoint) hold the flat trainer keys of before stays usable."
     import yaml
     from graphlab.trainer.config import TrainerConfig
-    assert graphlab('train', *TOY, 'run_dir=old', cwd=workdir).returncode == 0
+    assert cli('train', *TOY, 'run_dir=old')[0] == 0
     t = yaml.safe_load((workdir / 'old' / 'config.yaml').read_text())['trainer']
     flat = {k: v for k, v in t.items() if not isinstance(v, dict)}
     for old, new in TrainerConfig.renamed.items():           # back to the old form, key by key
@@ -112,12 +113,12 @@ def test_a_run_written_before_the_trainer_sections_is_evaluated_and_resumed(work
     s = torch.load(ck, map_location='cpu', weights_only=True)
     s['config']['trainer'] = flat
     torch.save(s, ck)
-    p = graphlab('evaluate', 'old', cwd=workdir)
-    assert p.returncode == 0, p.stderr
-    p = graphlab('train', 'toy', 'run_dir=old', '--resume', 'trainer.max_epochs=3', 'trainer.optim.lr=0.01', 'trainer.debug=true',
-                 cwd=workdir)
-    assert p.returncode == 0, p.stderr
-    assert 'learning rate rescaled by 0.2 (trainer.optim.lr 0.05 -> 0.01)' in p.stdout, p.stdout
+    code, _, err = cli('evaluate', 'old')
+    assert code == 0, err
+    code, out, err = cli('train', 'toy', 'run_dir=old', '--resume', 'trainer.max_epochs=3', 'trainer.optim.lr=0.01',
+                         'trainer.debug=true')
+    assert code == 0, err
+    assert 'learning rate rescaled by 0.2 (trainer.optim.lr 0.05 -> 0.01)' in out, out
     rec = json.loads((workdir / 'old' / 'resumes.jsonl').read_text().splitlines()[-1])
     assert set(rec['changed']) == {'trainer.max_epochs', 'trainer.optim.lr', 'trainer.debug'}, rec
     assert yaml.safe_load((workdir / 'old' / 'config.yaml').read_text())['trainer']['optim']['lr'] == 0.01   # written anew

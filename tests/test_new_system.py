@@ -3,7 +3,7 @@ three cells, trained by `graphlab.runs.train` with a baseline trained like it, t
 its explorer opened -- touching no file of the package. Executed as `nbdev_test` executes every notebook of the
 package (execnb's shell, in a process of its own).
 
-Under papermill (a Jupyter kernel over ZeroMQ) the last cell, under the load of the whole suite, three times in five
+Under papermill (a Jupyter kernel over ZeroMQ) the last cell, under the load of the whole suite, three times in six
 suite runs ended after exactly the execution timeout (300.03 s, no error, none of its output recorded) although its
 code had finished in seconds (out.json written); alone, 14 of 14 runs took 7-9 s. The notebook's code is the same
 either way; papermill itself is tested by the studies (tests/test_studies*.py)."""
